@@ -1,0 +1,330 @@
+//! Headless subcommands. Each renders the same `system` results the Environment tab shows.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+use crate::settings::Settings;
+use crate::system::checks::{self, Check, Status};
+use crate::system::gpu::{self, GpuSnapshot};
+use crate::system::inventory::{self, FreeReport, LeftoverGroup, PortStatus};
+use crate::system::procs::{ProcessScanner, current_uid, format_age};
+use crate::system::signals::{Fate, LadderOptions};
+use crate::units::format_bytes;
+
+fn print_json<T: serde::Serialize>(v: &T) -> color_eyre::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn icon(s: &Status) -> &'static str {
+    match s {
+        Status::Pass => "✓",
+        Status::Warn => "!",
+        Status::Fail => "✗",
+        Status::Pending => "…",
+        Status::Info => "i",
+    }
+}
+
+/// A GPU snapshot with user and command line filled in for visible pids.
+pub fn gpu_snapshot() -> GpuSnapshot {
+    let mut snap = gpu::sample_once();
+    let pids: Vec<u32> = snap
+        .gpus
+        .iter()
+        .flat_map(|g| g.processes.iter().map(|p| p.pid))
+        .collect();
+    if !pids.is_empty() {
+        let table = ProcessScanner::new().scan_pids(&pids);
+        inventory::enrich_gpu(&mut snap, &table);
+    }
+    snap
+}
+
+/// `dpgui doctor`: exit status 1 when a check fails.
+pub async fn doctor(settings: &Settings, json: bool) -> color_eyre::Result<i32> {
+    let snap = tokio::task::spawn_blocking(gpu::sample_once).await?;
+    let names: Option<Vec<String>> = snap
+        .driver_version
+        .as_ref()
+        .map(|_| snap.gpus.iter().map(|g| g.name.clone()).collect());
+    let mut list: Vec<Check> = checks::gather(
+        settings.python.as_deref(),
+        &settings.diffusion_pipe,
+        names.as_deref(),
+        settings.probe_timeout,
+    )
+    .await;
+    list.extend(crate::tui::config_checks(settings));
+    let failed = checks::any_failed(&list);
+    if json {
+        print_json(&serde_json::json!({
+            "ok": !failed,
+            "checks": list,
+            "gpus": snap,
+        }))?;
+    } else {
+        match (&snap.driver_version, &snap.error) {
+            (Some(d), _) => println!(
+                "GPUs: {} (driver {d}, CUDA {})",
+                snap.gpus.len(),
+                snap.cuda_driver_version.as_deref().unwrap_or("n/a")
+            ),
+            (None, Some(e)) => println!("GPUs: none usable: {e}"),
+            (None, None) => println!("GPUs: none"),
+        }
+        for c in &list {
+            println!("{} {:<24} {}", icon(&c.status), c.title, c.detail);
+            if let Some(fix) = c.fix.as_ref().filter(|_| c.status != Status::Pass) {
+                println!("  {:<24} fix: {fix}", "");
+            }
+        }
+        let n = |s: Status| list.iter().filter(|c| c.status == s).count();
+        println!(
+            "\n{} passed, {} warnings, {} failed",
+            n(Status::Pass),
+            n(Status::Warn),
+            n(Status::Fail)
+        );
+    }
+    Ok(i32::from(failed))
+}
+
+/// `dpgui gpus`
+pub fn gpus(json: bool) -> color_eyre::Result<i32> {
+    let snap = gpu_snapshot();
+    if json {
+        print_json(&snap)?;
+        return Ok(0);
+    }
+    if snap.gpus.is_empty() {
+        println!(
+            "No NVIDIA GPU: {}",
+            snap.error.as_deref().unwrap_or("NVML reports no GPUs")
+        );
+        return Ok(0);
+    }
+    println!(
+        "driver {} · CUDA {}",
+        snap.driver_version.as_deref().unwrap_or("n/a"),
+        snap.cuda_driver_version.as_deref().unwrap_or("n/a")
+    );
+    let na = |v: Option<String>| v.unwrap_or_else(|| "n/a".into());
+    for g in &snap.gpus {
+        println!(
+            "{:<2} {:<28} util {:>5}  mem {:>9} / {:<9}  temp {:>5}  power {} / {}",
+            g.index,
+            g.name,
+            na(g.utilization_pct.map(|u| format!("{u}%"))),
+            na(g.memory_used_bytes.map(format_bytes)),
+            na(g.memory_total_bytes.map(format_bytes)),
+            na(g.temperature_c.map(|t| format!("{t}°C"))),
+            na(g.power_draw_w.map(|w| format!("{w:.0} W"))),
+            na(g.power_limit_w.map(|w| format!("{w:.0} W"))),
+        );
+        for p in &g.processes {
+            println!(
+                "   pid {:<8} {:<10} {:>10}  {}",
+                p.pid,
+                p.user.as_deref().unwrap_or("?"),
+                na(p.used_memory_bytes.map(format_bytes)),
+                p.cmdline
+                    .as_ref()
+                    .map(|c| c.join(" "))
+                    .unwrap_or_else(|| "(not visible here)".into())
+            );
+        }
+    }
+    Ok(0)
+}
+
+pub struct PortsArgs {
+    pub ports: Vec<u16>,
+    pub json: bool,
+    pub free: Option<u32>,
+    pub yes: bool,
+    pub allow_other_users: bool,
+}
+
+fn print_ports(list: &[PortStatus]) {
+    for p in list {
+        if !p.listening {
+            println!("{:<6} free", p.port);
+            continue;
+        }
+        for h in &p.holders {
+            match h.pid {
+                None => println!(
+                    "{:<6} in use by uid {} ({}), pid not visible: run as root to see it",
+                    p.port, h.uid, h.user
+                ),
+                Some(pid) => {
+                    let mut flags = Vec::new();
+                    if let Some(t) = &h.training {
+                        flags.push(t.clone());
+                    }
+                    if h.orphan {
+                        flags.push("ORPHAN".into());
+                    }
+                    if let Some(j) = &h.job {
+                        flags.push(format!(
+                            "dpgui job {j}{}",
+                            if h.job_live { "" } else { " (supervisor gone)" }
+                        ));
+                    }
+                    println!(
+                        "{:<6} pid {pid} user {} pgid {} ppid {} age {}{}  {}",
+                        p.port,
+                        h.user,
+                        h.pgid.unwrap_or(0),
+                        h.ppid.unwrap_or(0),
+                        format_age(Duration::from_secs(h.age_secs.unwrap_or(0))),
+                        if flags.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" [{}]", flags.join(", "))
+                        },
+                        h.cmdline.join(" ")
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `dpgui ports`
+pub fn ports(settings: &Settings, a: PortsArgs) -> color_eyre::Result<i32> {
+    let watched: Vec<u16> = if a.ports.is_empty() {
+        settings.watched_ports.clone()
+    } else {
+        let mut v = a.ports.clone();
+        v.dedup();
+        v
+    };
+    let state_dir = crate::paths::state_dir();
+    if let Some(pgid) = a.free {
+        return free(settings, &watched, pgid, &a);
+    }
+    let (list, unreadable) =
+        inventory::scan_ports_report(&mut ProcessScanner::new(), &watched, &state_dir);
+    if a.json {
+        print_json(&list)?;
+    } else {
+        print_ports(&list);
+        if unreadable > 0 && current_uid() != 0 {
+            println!(
+                "({unreadable} processes of other users could not be inspected; run as root to see every holder)"
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn describe(g: &LeftoverGroup) {
+    println!(
+        "Process group {}{}: {} process(es), GPU memory {}, ports {:?}",
+        g.pgid,
+        if g.orphaned { " (ORPHANED)" } else { "" },
+        g.members.len(),
+        format_bytes(g.gpu_memory_bytes),
+        g.ports
+    );
+    if let Some(r) = &g.orphan_reason {
+        println!("  {r}");
+    }
+    for m in &g.members {
+        println!(
+            "  pid {:<8} {:<10} {:<16} {}",
+            m.pid,
+            m.user,
+            m.role.clone().unwrap_or_default(),
+            m.cmdline.join(" ")
+        );
+    }
+}
+
+fn ask(question: &str) -> bool {
+    print!("{question} [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim().eq_ignore_ascii_case("y")
+}
+
+fn free(settings: &Settings, watched: &[u16], pgid: u32, a: &PortsArgs) -> color_eyre::Result<i32> {
+    let state_dir = crate::paths::state_dir();
+    let snap = gpu_snapshot();
+    let (inv, _table) = inventory::scan(
+        &mut ProcessScanner::new(),
+        watched,
+        Some(&snap),
+        &state_dir,
+    );
+    let Some(group) = inv.group(pgid).cloned() else {
+        eprintln!(
+            "dpgui: process group {pgid} is not a leftover training group and holds no watched port or GPU; \
+             nothing was signalled (see `dpgui ports` and the Environment tab)"
+        );
+        return Ok(2);
+    };
+    if let Some(why) = &group.blocked {
+        eprintln!("dpgui: refused: {why}");
+        return Ok(2);
+    }
+    if !a.json {
+        describe(&group);
+    }
+    if group.other_user {
+        if current_uid() != 0 {
+            eprintln!(
+                "dpgui: group {pgid} has processes of another user; only root can end them"
+            );
+            return Ok(2);
+        }
+        if !a.allow_other_users {
+            eprintln!(
+                "dpgui: group {pgid} has processes of another user; add --allow-other-users to confirm"
+            );
+            return Ok(2);
+        }
+    }
+    if !a.yes {
+        if !std::io::stdin().is_terminal() {
+            eprintln!("dpgui: not a terminal: pass --yes to end group {pgid} from a script");
+            return Ok(2);
+        }
+        if !ask(&format!(
+            "Send SIGTERM to these {} process(es), SIGKILL after {}s?",
+            group.members.len(),
+            settings.stop_grace.as_secs_f64()
+        )) {
+            println!("nothing was signalled");
+            return Ok(1);
+        }
+    }
+    let opts = LadderOptions {
+        grace: settings.stop_grace,
+        allow_other_users: a.allow_other_users,
+        ..Default::default()
+    };
+    let report: FreeReport = inventory::free_group(&group, opts, &mut || Some(gpu::sample_once()));
+    if a.json {
+        print_json(&report)?;
+    } else {
+        for o in &report.outcomes {
+            let what = match o.fate {
+                Fate::Terminated => "ended by SIGTERM",
+                Fate::Killed => "ignored SIGTERM, ended by SIGKILL",
+                Fate::Survived => "SURVIVED SIGKILL",
+                Fate::AlreadyGone => "already gone",
+                Fate::PidReused => "pid now belongs to another process: not signalled",
+                Fate::OtherUser => "another user's: not signalled",
+                Fate::PermissionDenied => "permission denied",
+            };
+            println!("  pid {:<8} {what}", o.pid);
+        }
+        println!("{}", report.headline());
+    }
+    Ok(if report.all_gone() { 0 } else { 1 })
+}

@@ -1,0 +1,163 @@
+//! `dpgui`: the dashboard, or one headless subcommand. Nothing else lives here.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "dpgui",
+    version,
+    about = "Terminal dashboard for training LoRAs with diffusion-pipe",
+    long_about = "Terminal dashboard for training LoRAs with diffusion-pipe.\n\n\
+        With no subcommand, opens the dashboard. Settings come from flags, then the variables \
+        DPGUI_DIFFUSION_PIPE and DPGUI_PYTHON, then ~/.config/dpgui/config.toml."
+)]
+struct Cli {
+    /// diffusion-pipe checkout (default: vendor/diffusion-pipe).
+    #[arg(long, global = true, value_name = "DIR")]
+    diffusion_pipe: Option<PathBuf>,
+    /// Python interpreter or venv directory that runs diffusion-pipe.
+    #[arg(long, global = true, value_name = "PATH")]
+    python: Option<PathBuf>,
+    /// Theme: dark, light, basic16, or a file in ~/.config/dpgui/themes/.
+    #[arg(long, global = true, value_name = "NAME")]
+    theme: Option<String>,
+    /// Config file instead of ~/.config/dpgui/config.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Refresh interval in seconds.
+    #[arg(long, global = true, value_name = "SECS")]
+    refresh: Option<f64>,
+    /// Watch this port too (repeatable); 29500 is always watched.
+    #[arg(long = "watch-port", global = true, value_name = "PORT")]
+    watch_port: Vec<u16>,
+    /// Seconds between SIGTERM and SIGKILL when ending processes.
+    #[arg(long, global = true, value_name = "SECS")]
+    stop_grace: Option<f64>,
+    /// Show N made-up GPUs instead of NVML (demos, screenshots, tests).
+    #[arg(long, hide = true, value_name = "N")]
+    fake_gpus: Option<usize>,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Check Python, torch, CUDA, DeepSpeed and the diffusion-pipe checkout; exit 1 on failure.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
+    /// GPUs, their memory, temperature, power and processes (NVML).
+    Gpus {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Who listens on 29500 and the watched ports; end a leftover process group.
+    Ports {
+        /// Port to check (repeatable; default: 29500 and the watched ports).
+        #[arg(long = "port", value_name = "N")]
+        port: Vec<u16>,
+        #[arg(long)]
+        json: bool,
+        /// End this process group: SIGTERM, grace period, SIGKILL, with identity re-checks.
+        #[arg(long, value_name = "PGID")]
+        free: Option<u32>,
+        /// Do not ask for confirmation (for scripts).
+        #[arg(long, requires = "free")]
+        yes: bool,
+        /// Also end processes of other users (root only): the extra confirmation.
+        #[arg(long, requires = "free")]
+        allow_other_users: bool,
+    },
+}
+
+fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let dir = dpgui::paths::log_dir();
+    std::fs::create_dir_all(&dir).ok()?;
+    let appender = tracing_appender::rolling::never(&dir, "dpgui.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DPGUI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .init();
+    Some(guard)
+}
+
+fn main() -> color_eyre::Result<()> {
+    color_eyre::install()?;
+    let cli = Cli::parse();
+    let _guard = init_logging();
+    let overrides = dpgui::settings::Overrides {
+        config_file: cli.config.clone(),
+        diffusion_pipe: cli.diffusion_pipe.clone(),
+        python: cli.python.clone(),
+        refresh_secs: cli.refresh,
+        theme: cli.theme.clone(),
+        watched_ports: cli.watch_port.clone(),
+        stop_grace_secs: cli.stop_grace,
+    };
+    let settings = dpgui::settings::resolve(&overrides, &|k| std::env::var(k).ok());
+    for p in &settings.problems {
+        tracing::warn!(line = p.line, "{}", p.message);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let code = match cli.cmd {
+        Some(Cmd::Doctor { json }) => rt.block_on(dpgui::cli::doctor(&settings, json))?,
+        Some(Cmd::Gpus { json }) => dpgui::cli::gpus(json)?,
+        Some(Cmd::Ports {
+            port,
+            json,
+            free,
+            yes,
+            allow_other_users,
+        }) => dpgui::cli::ports(
+            &settings,
+            dpgui::cli::PortsArgs {
+                ports: port,
+                json,
+                free,
+                yes,
+                allow_other_users,
+            },
+        )?,
+        None => {
+            use dpgui::tui::theme;
+            let no_color = theme::no_color_env();
+            let th = match theme::load(&settings.theme, &dpgui::paths::user_themes_dir(), no_color) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("dpgui: {e}");
+                    std::process::exit(2);
+                }
+            };
+            let theme_name = if no_color {
+                "NO_COLOR".to_string()
+            } else {
+                settings.theme.clone()
+            };
+            let gpu_backend = cli.fake_gpus.map(|n| {
+                Box::new(dpgui::system::gpu::FakeBackend::new(
+                    dpgui::system::gpu::fake_gpus(n),
+                )) as Box<dyn dpgui::system::gpu::GpuBackend>
+            });
+            rt.block_on(dpgui::tui::run(dpgui::tui::Options {
+                settings,
+                theme: th,
+                theme_name,
+                gpu_backend,
+            }))?;
+            0
+        }
+    };
+    // The runtime may hold a blocking probe; do not wait for it on the way out.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    std::process::exit(code);
+}

@@ -1,0 +1,292 @@
+//! The guarded stop ladder: SIGTERM, a grace period, then SIGKILL, for processes identified by
+//! pid *and* start time.
+//!
+//! Each target is pinned with a pidfd before its identity is re-checked, so the signal can only
+//! reach the process that was confirmed: if the pid were reused in between, the start time would
+//! differ and nothing is sent. Waiting for exits polls the pidfds (an event), not the clock.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::process::{Pid, PidfdFlags, Signal};
+use serde::Serialize;
+
+use super::procs::{ProcId, current_uid, read_identity};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fate {
+    /// Ended after SIGTERM, within the grace period.
+    Terminated,
+    /// Ignored SIGTERM and was ended by SIGKILL.
+    Killed,
+    /// Still alive after SIGKILL (e.g. stuck in uninterruptible I/O).
+    Survived,
+    /// Already gone before any signal.
+    AlreadyGone,
+    /// The pid now belongs to another process (start time differs): not signalled.
+    PidReused,
+    /// Owned by another user and that was not explicitly allowed: not signalled.
+    OtherUser,
+    /// The kernel refused the signal (EPERM).
+    PermissionDenied,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PidOutcome {
+    pub pid: u32,
+    pub start_ticks: u64,
+    pub fate: Fate,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LadderReport {
+    pub outcomes: Vec<PidOutcome>,
+    /// Whether SIGKILL had to be sent to anything.
+    pub escalated: bool,
+    pub elapsed_ms: u64,
+}
+
+impl LadderReport {
+    pub fn survivors(&self) -> impl Iterator<Item = &PidOutcome> {
+        self.outcomes.iter().filter(|o| o.fate == Fate::Survived)
+    }
+
+    pub fn fate(&self, pid: u32) -> Option<Fate> {
+        self.outcomes.iter().find(|o| o.pid == pid).map(|o| o.fate)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    pub id: ProcId,
+    pub uid: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct LadderOptions {
+    /// How long SIGTERM gets before SIGKILL.
+    pub grace: Duration,
+    /// How long to wait for the kernel to finish off SIGKILLed processes.
+    pub kill_wait: Duration,
+    /// Signal processes of other users (only meaningful as root, after an extra confirmation).
+    pub allow_other_users: bool,
+}
+
+impl Default for LadderOptions {
+    fn default() -> Self {
+        LadderOptions {
+            grace: Duration::from_secs(10),
+            kill_wait: Duration::from_secs(5),
+            allow_other_users: false,
+        }
+    }
+}
+
+/// A verified handle on one process.
+struct Pinned {
+    id: ProcId,
+    fd: OwnedFd,
+    exited: bool,
+}
+
+/// Opens a pidfd and then re-checks the start time; see the module comment for why the order
+/// makes this race-free.
+fn pin(id: ProcId) -> Result<OwnedFd, Fate> {
+    let pid = Pid::from_raw(id.pid as i32).ok_or(Fate::AlreadyGone)?;
+    let fd = match rustix::process::pidfd_open(pid, PidfdFlags::empty()) {
+        Ok(fd) => fd,
+        Err(_) => return Err(Fate::AlreadyGone),
+    };
+    match read_identity(id.pid) {
+        Some(now) if now == id => Ok(fd),
+        Some(_) => Err(Fate::PidReused),
+        None => Err(Fate::AlreadyGone),
+    }
+}
+
+fn send(p: &Pinned, sig: Signal) -> Result<(), Fate> {
+    match rustix::process::pidfd_send_signal(p.fd.as_fd(), sig) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::SRCH) => Err(Fate::AlreadyGone),
+        Err(rustix::io::Errno::PERM) => Err(Fate::PermissionDenied),
+        Err(_) => Err(Fate::AlreadyGone),
+    }
+}
+
+/// Blocks until every pinned process has exited or `deadline` passes.
+fn wait_exits(pinned: &mut [Pinned], deadline: Instant) {
+    loop {
+        let pending: Vec<usize> = (0..pinned.len()).filter(|&i| !pinned[i].exited).collect();
+        if pending.is_empty() {
+            return;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut fds: Vec<PollFd> = pending
+            .iter()
+            .map(|&i| PollFd::new(&pinned[i].fd, PollFlags::IN))
+            .collect();
+        let ts = rustix::event::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
+        let n = rustix::event::poll(&mut fds, Some(&ts)).unwrap_or(0);
+        let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+        drop(fds);
+        for (k, &i) in pending.iter().enumerate() {
+            if ready[k] {
+                pinned[i].exited = true;
+            }
+        }
+        if n == 0 && Instant::now() >= deadline {
+            return;
+        }
+    }
+}
+
+/// Runs the ladder on `targets`. Blocking: call it from a blocking thread.
+pub fn stop(targets: &[Target], opts: LadderOptions) -> LadderReport {
+    let started = Instant::now();
+    let me = current_uid();
+    let mut outcomes = Vec::new();
+    let mut pinned = Vec::new();
+    for t in targets {
+        let verdict = if t.uid != me && !opts.allow_other_users {
+            Err(Fate::OtherUser)
+        } else {
+            pin(t.id)
+        };
+        match verdict {
+            Ok(fd) => pinned.push(Pinned {
+                id: t.id,
+                fd,
+                exited: false,
+            }),
+            Err(fate) => outcomes.push(outcome(t.id, fate)),
+        }
+    }
+    let mut refused = Vec::new();
+    for (i, p) in pinned.iter_mut().enumerate() {
+        match send(p, Signal::TERM) {
+            Ok(()) => {}
+            Err(Fate::AlreadyGone) => p.exited = true,
+            Err(fate) => refused.push((i, fate)),
+        }
+    }
+    for &(i, _) in &refused {
+        pinned[i].exited = true;
+    }
+    wait_exits(&mut pinned, started + opts.grace);
+    let mut escalated = false;
+    let mut killed = Vec::new();
+    for (i, p) in pinned.iter().enumerate() {
+        if !p.exited {
+            escalated = true;
+            if send(p, Signal::KILL).is_ok() {
+                killed.push(i);
+            }
+        }
+    }
+    wait_exits(&mut pinned, Instant::now() + opts.kill_wait);
+    for (i, p) in pinned.iter().enumerate() {
+        let fate = if let Some((_, f)) = refused.iter().find(|(j, _)| *j == i) {
+            *f
+        } else if !p.exited {
+            Fate::Survived
+        } else if killed.contains(&i) {
+            Fate::Killed
+        } else {
+            Fate::Terminated
+        };
+        outcomes.push(outcome(p.id, fate));
+    }
+    outcomes.sort_by_key(|o| o.pid);
+    LadderReport {
+        outcomes,
+        escalated,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
+fn outcome(id: ProcId, fate: Fate) -> PidOutcome {
+    PidOutcome {
+        pid: id.pid,
+        start_ticks: id.start_ticks,
+        fate,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    fn spawn_sleep() -> (std::process::Child, ProcId) {
+        let child = Command::new("sleep")
+            .arg("300")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let id = read_identity(child.id()).unwrap();
+        (child, id)
+    }
+
+    #[test]
+    fn sigterm_ends_a_cooperative_process() {
+        let (mut child, id) = spawn_sleep();
+        let report = stop(
+            &[Target {
+                id,
+                uid: current_uid(),
+            }],
+            LadderOptions::default(),
+        );
+        assert_eq!(report.fate(id.pid), Some(Fate::Terminated));
+        assert!(!report.escalated);
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc_sigterm()));
+    }
+
+    fn libc_sigterm() -> i32 {
+        Signal::TERM.as_raw()
+    }
+
+    #[test]
+    fn a_reused_pid_is_never_signalled() {
+        let (mut child, id) = spawn_sleep();
+        let stale = ProcId {
+            pid: id.pid,
+            start_ticks: id.start_ticks.wrapping_sub(1),
+        };
+        let report = stop(
+            &[Target {
+                id: stale,
+                uid: current_uid(),
+            }],
+            LadderOptions::default(),
+        );
+        assert_eq!(report.fate(id.pid), Some(Fate::PidReused));
+        // The real process must be untouched.
+        assert!(child.try_wait().unwrap().is_none());
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn other_users_need_explicit_permission() {
+        let (mut child, id) = spawn_sleep();
+        let report = stop(
+            &[Target {
+                id,
+                uid: current_uid().wrapping_add(4242),
+            }],
+            LadderOptions::default(),
+        );
+        assert_eq!(report.fate(id.pid), Some(Fate::OtherUser));
+        assert!(child.try_wait().unwrap().is_none());
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}

@@ -1,0 +1,451 @@
+//! Application state and `update`: the only place keys and machine data change the state.
+//! `update` is pure: it returns commands for the runtime instead of doing I/O, so every key is
+//! unit-tested without a terminal.
+
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::layout::{Position, Rect};
+
+use crate::system::checks::Check;
+use crate::system::gpu::GpuFeed;
+use crate::system::inventory::{FreeReport, Inventory, LeftoverGroup};
+use crate::tui::views;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Environment,
+    Datasets,
+    Config,
+    Jobs,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 4] = [Tab::Environment, Tab::Datasets, Tab::Config, Tab::Jobs];
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Environment => "Environment",
+            Tab::Datasets => "Datasets",
+            Tab::Config => "Config",
+            Tab::Jobs => "Jobs",
+        }
+    }
+    pub fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Panel {
+    Gpus,
+    Ports,
+    Leftovers,
+    Checks,
+}
+
+impl Panel {
+    pub const ALL: [Panel; 4] = [Panel::Gpus, Panel::Ports, Panel::Leftovers, Panel::Checks];
+    pub fn index(self) -> usize {
+        Panel::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    None,
+    Help,
+    Details,
+    /// Confirm ending a process group; `second` is the extra step for other users' processes.
+    ConfirmStop {
+        group: Box<LeftoverGroup>,
+        second: bool,
+    },
+    Stopping {
+        pgid: u32,
+        pids: usize,
+    },
+    StopResult(Box<FreeReport>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppInfo {
+    pub version: &'static str,
+    pub theme: String,
+    pub refresh_secs: f64,
+    pub stop_grace_secs: f64,
+    pub is_root: bool,
+    pub config_file: String,
+    /// Problems in config.toml, shown once in the status line and in the checks panel.
+    pub config_problems: Vec<String>,
+}
+
+impl Default for AppInfo {
+    fn default() -> Self {
+        AppInfo {
+            version: env!("CARGO_PKG_VERSION"),
+            theme: "dark".into(),
+            refresh_secs: 1.0,
+            stop_grace_secs: 10.0,
+            is_root: false,
+            config_file: "~/.config/dpgui/config.toml".into(),
+            config_problems: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EnvState {
+    pub gpu: Option<GpuFeed>,
+    pub inventory: Option<Inventory>,
+    pub checks: Option<Vec<Check>>,
+    pub probe_running: bool,
+    pub focus: usize,
+    pub selected: [usize; 4],
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    pub tab: Tab,
+    pub overlay: Overlay,
+    pub env: EnvState,
+    pub status: Option<(Level, String)>,
+    pub info: AppInfo,
+    pub size: Rect,
+    pub quit: bool,
+    /// Frozen "now" for deterministic rendering in tests; None = the real clock.
+    pub clock: Option<std::time::SystemTime>,
+}
+
+impl State {
+    pub fn new(info: AppInfo) -> Self {
+        let status = (!info.config_problems.is_empty()).then(|| {
+            (
+                Level::Warn,
+                format!("{}: {}", info.config_file, info.config_problems[0]),
+            )
+        });
+        State {
+            tab: Tab::Environment,
+            overlay: Overlay::None,
+            env: EnvState::default(),
+            status,
+            info,
+            size: Rect::new(0, 0, 80, 24),
+            quit: false,
+            clock: None,
+        }
+    }
+
+    pub fn now(&self) -> std::time::SystemTime {
+        self.clock.unwrap_or_else(std::time::SystemTime::now)
+    }
+
+    pub fn focus(&self) -> Panel {
+        Panel::ALL[self.env.focus % Panel::ALL.len()]
+    }
+
+    /// Number of selectable rows in each panel.
+    pub fn rows(&self, panel: Panel) -> usize {
+        match panel {
+            Panel::Gpus => views::environment::gpu_rows(self).len(),
+            Panel::Ports => views::environment::port_rows(self).len(),
+            Panel::Leftovers => self.env.inventory.as_ref().map_or(0, |i| i.leftovers.len()),
+            Panel::Checks => self.env.checks.as_ref().map_or(0, |c| c.len()),
+        }
+    }
+
+    pub fn selected(&self, panel: Panel) -> usize {
+        let n = self.rows(panel);
+        self.env.selected[panel.index()].min(n.saturating_sub(1))
+    }
+
+    fn move_sel(&mut self, delta: isize) {
+        let p = self.focus();
+        let n = self.rows(p) as isize;
+        let cur = self.selected(p) as isize;
+        self.env.selected[p.index()] = (cur + delta).clamp(0, (n - 1).max(0)) as usize;
+    }
+
+    /// The group a stop from the current selection would end.
+    pub fn selected_group(&self) -> Result<LeftoverGroup, String> {
+        let inv = self
+            .env
+            .inventory
+            .as_ref()
+            .ok_or("still scanning processes")?;
+        match self.focus() {
+            Panel::Leftovers => inv
+                .leftovers
+                .get(self.selected(Panel::Leftovers))
+                .cloned()
+                .ok_or_else(|| "no leftover training processes".into()),
+            Panel::Ports => {
+                let rows = views::environment::port_rows(self);
+                let Some(row) = rows.get(self.selected(Panel::Ports)) else {
+                    return Err("no port selected".into());
+                };
+                let Some(h) = row.holder.as_ref() else {
+                    return Err(format!("port {} is free", row.port));
+                };
+                let Some(pgid) = h.pgid else {
+                    return Err(format!(
+                        "port {} is held by uid {} and its pid is not visible: run dpgui as root to see and end it",
+                        row.port, h.uid
+                    ));
+                };
+                if h.job_live {
+                    return Err(format!(
+                        "pid {} belongs to the running dpgui job {}: stop it from the Jobs tab",
+                        h.pid.unwrap_or(0),
+                        h.job.clone().unwrap_or_default()
+                    ));
+                }
+                inv.group(pgid)
+                    .cloned()
+                    .ok_or_else(|| format!("process group {pgid} is gone"))
+            }
+            Panel::Gpus => {
+                let rows = views::environment::gpu_rows(self);
+                match rows.get(self.selected(Panel::Gpus)) {
+                    Some(views::environment::GpuRow::Process { pid, .. }) => inv
+                        .group_of_pid(*pid)
+                        .cloned()
+                        .ok_or_else(|| format!("pid {pid} is not visible from here")),
+                    _ => Err("select a process row (under a GPU) to end it".into()),
+                }
+            }
+            Panel::Checks => Err("select a leftover group or a port holder to end it".into()),
+        }
+    }
+}
+
+/// Requests for the runtime.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Quit,
+    Refresh,
+    RunChecks,
+    Stop {
+        group: Box<LeftoverGroup>,
+        allow_other_users: bool,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize(u16, u16),
+    Gpu(GpuFeed),
+    Inventory(Inventory),
+    ChecksStarted,
+    Checks(Vec<Check>),
+    StopDone(Box<FreeReport>),
+}
+
+pub fn update(s: &mut State, ev: Event) -> Vec<Command> {
+    match ev {
+        Event::Key(k) if k.kind != KeyEventKind::Release => key(s, k),
+        Event::Key(_) => vec![],
+        Event::Mouse(m) => mouse(s, m),
+        Event::Resize(w, h) => {
+            s.size = Rect::new(0, 0, w, h);
+            vec![]
+        }
+        Event::Gpu(feed) => {
+            s.env.gpu = Some(feed);
+            vec![]
+        }
+        Event::Inventory(inv) => {
+            s.env.inventory = Some(inv);
+            vec![]
+        }
+        Event::ChecksStarted => {
+            s.env.probe_running = true;
+            vec![]
+        }
+        Event::Checks(c) => {
+            s.env.probe_running = false;
+            s.env.checks = Some(c);
+            vec![]
+        }
+        Event::StopDone(r) => {
+            s.status = Some((
+                if r.all_gone() {
+                    Level::Info
+                } else {
+                    Level::Error
+                },
+                r.headline(),
+            ));
+            s.overlay = Overlay::StopResult(r);
+            vec![Command::Refresh]
+        }
+    }
+}
+
+fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
+    if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
+        s.quit = true;
+        return vec![Command::Quit];
+    }
+    // Overlays take keys first.
+    match &s.overlay {
+        Overlay::Help | Overlay::Details | Overlay::StopResult(_) => {
+            if matches!(
+                k.code,
+                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') | KeyCode::Char('?')
+            ) {
+                s.overlay = Overlay::None;
+            }
+            return vec![];
+        }
+        Overlay::Stopping { .. } => return vec![],
+        Overlay::ConfirmStop { group, second } => {
+            let (group, second) = (group.clone(), *second);
+            match k.code {
+                KeyCode::Char('y') | KeyCode::Enter if !group.other_user || second => {
+                    s.overlay = Overlay::Stopping {
+                        pgid: group.pgid,
+                        pids: group.members.len(),
+                    };
+                    return vec![Command::Stop {
+                        group,
+                        allow_other_users: second,
+                    }];
+                }
+                KeyCode::Char('y') | KeyCode::Enter => {
+                    s.overlay = Overlay::ConfirmStop {
+                        group,
+                        second: true,
+                    };
+                }
+                KeyCode::Char('n') | KeyCode::Esc | KeyCode::Char('q') => {
+                    s.overlay = Overlay::None;
+                    s.status = Some((Level::Info, "nothing was signalled".into()));
+                }
+                _ => {}
+            }
+            return vec![];
+        }
+        Overlay::None => {}
+    }
+    match k.code {
+        KeyCode::Char('q') => {
+            s.quit = true;
+            return vec![Command::Quit];
+        }
+        KeyCode::Char('?') => s.overlay = Overlay::Help,
+        KeyCode::Char(c @ '1'..='4') => s.tab = Tab::ALL[(c as u8 - b'1') as usize],
+        KeyCode::Tab => s.tab = Tab::ALL[(s.tab.index() + 1) % 4],
+        KeyCode::BackTab => s.tab = Tab::ALL[(s.tab.index() + 3) % 4],
+        KeyCode::Char('R') | KeyCode::F(5) => {
+            s.status = Some((Level::Info, "refreshing".into()));
+            return vec![Command::Refresh];
+        }
+        KeyCode::Esc => s.status = None,
+        _ if s.tab == Tab::Environment => return env_key(s, k),
+        _ => {}
+    }
+    vec![]
+}
+
+fn env_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
+    match k.code {
+        KeyCode::Down | KeyCode::Char('j') => s.move_sel(1),
+        KeyCode::Up | KeyCode::Char('k') => s.move_sel(-1),
+        KeyCode::PageDown => s.move_sel(10),
+        KeyCode::PageUp => s.move_sel(-10),
+        KeyCode::Home | KeyCode::Char('g') => s.move_sel(isize::MIN / 2),
+        KeyCode::End | KeyCode::Char('G') => s.move_sel(isize::MAX / 2),
+        KeyCode::Right | KeyCode::Char('l') => s.env.focus = (s.env.focus + 1) % 4,
+        KeyCode::Left | KeyCode::Char('h') => s.env.focus = (s.env.focus + 3) % 4,
+        KeyCode::Enter => {
+            if s.rows(s.focus()) > 0 {
+                s.overlay = Overlay::Details;
+            }
+        }
+        KeyCode::Char('r') => {
+            if s.env.probe_running {
+                s.status = Some((Level::Info, "the environment checks are running".into()));
+            } else {
+                s.env.probe_running = true;
+                return vec![Command::RunChecks];
+            }
+        }
+        KeyCode::Char('x') => match s.selected_group() {
+            Ok(group) => {
+                if let Some(why) = &group.blocked {
+                    s.status = Some((Level::Error, format!("refused: {why}")));
+                } else if group.other_user && !s.info.is_root {
+                    s.status = Some((
+                        Level::Error,
+                        format!(
+                            "process group {} belongs to another user: only root can end it (run dpgui as root)",
+                            group.pgid
+                        ),
+                    ));
+                } else {
+                    s.overlay = Overlay::ConfirmStop {
+                        group: Box::new(group),
+                        second: false,
+                    };
+                }
+            }
+            Err(msg) => s.status = Some((Level::Warn, msg)),
+        },
+        _ => {}
+    }
+    vec![]
+}
+
+fn mouse(s: &mut State, m: MouseEvent) -> Vec<Command> {
+    if s.overlay != Overlay::None {
+        if let MouseEventKind::Down(MouseButton::Left) = m.kind
+            && matches!(
+                s.overlay,
+                Overlay::Help | Overlay::Details | Overlay::StopResult(_)
+            )
+        {
+            s.overlay = Overlay::None;
+        }
+        return vec![];
+    }
+    let pos = Position::new(m.column, m.row);
+    let frame = views::frame_layout(s.size);
+    match m.kind {
+        MouseEventKind::Down(MouseButton::Left) => {
+            if let Some(i) = views::tab_at(frame.tabs, pos) {
+                s.tab = Tab::ALL[i];
+                return vec![];
+            }
+            if s.tab == Tab::Environment
+                && let Some((panel, row)) = views::environment::hit(s, frame.body, pos)
+            {
+                s.env.focus = panel.index();
+                if let Some(r) = row {
+                    s.env.selected[panel.index()] = r;
+                }
+            }
+        }
+        MouseEventKind::ScrollDown | MouseEventKind::ScrollUp if s.tab == Tab::Environment => {
+            if let Some((panel, _)) = views::environment::hit(s, frame.body, pos) {
+                s.env.focus = panel.index();
+                s.move_sel(if m.kind == MouseEventKind::ScrollDown {
+                    1
+                } else {
+                    -1
+                });
+            }
+        }
+        _ => {}
+    }
+    vec![]
+}

@@ -1,0 +1,278 @@
+//! The dashboard: a tokio loop that `select!`s terminal events and machine feeds, feeds them to
+//! `app::update`, runs the returned commands, and redraws only when something changed.
+
+pub mod app;
+pub mod keys;
+pub mod theme;
+pub mod views;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, EventStream};
+use crossterm::execute;
+use futures::StreamExt;
+use tokio::sync::{mpsc, watch};
+
+use crate::settings::Settings;
+use crate::system::gpu::{self, GpuFeed, NvmlBackend};
+use crate::system::inventory::{self, Inventory};
+use crate::system::procs::ProcessScanner;
+use crate::system::{checkout, checks, python, signals};
+use app::{AppInfo, Command, Event, State};
+use theme::Theme;
+
+/// Everything the runtime needs, resolved by `main`.
+pub struct Options {
+    pub settings: Settings,
+    pub theme: Theme,
+    pub theme_name: String,
+    /// Replaces NVML (tests and demos).
+    pub gpu_backend: Option<Box<dyn gpu::GpuBackend>>,
+}
+
+/// Minimum time between two frames (~30 fps): bursts of events coalesce into one draw.
+const FRAME: Duration = Duration::from_millis(33);
+
+pub async fn run(opts: Options) -> color_eyre::Result<()> {
+    let mut terminal = ratatui::init();
+    // Mouse capture is undone on every exit path, including a panic (hook below).
+    let _ = execute!(std::io::stdout(), EnableMouseCapture);
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(std::io::stdout(), DisableMouseCapture);
+        prev(info);
+    }));
+    let result = event_loop(&mut terminal, opts).await;
+    let _ = execute!(std::io::stdout(), DisableMouseCapture);
+    ratatui::restore();
+    result
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    opts: Options,
+) -> color_eyre::Result<()> {
+    let settings = Arc::new(opts.settings);
+    let theme = opts.theme;
+    let size = terminal.size()?;
+    let mut state = State::new(AppInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        theme: opts.theme_name.clone(),
+        refresh_secs: settings.refresh.as_secs_f64(),
+        stop_grace_secs: settings.stop_grace.as_secs_f64(),
+        is_root: crate::system::procs::current_uid() == 0,
+        config_file: settings.config_file.display().to_string(),
+        config_problems: settings
+            .problems
+            .iter()
+            .map(|p| format!("line {}: {}", p.line, p.message))
+            .collect(),
+    });
+    state.size = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+    // First frame before any scan: the user sees the dashboard at once.
+    terminal.draw(|f| views::draw(f, &state, &theme))?;
+    tracing::info!("first frame drawn");
+
+    let backend = opts
+        .gpu_backend
+        .unwrap_or_else(|| Box::new(NvmlBackend::new()));
+    let (mut gpu_rx, gpu_handle) =
+        gpu::spawn_sampler(backend, settings.refresh, gpu::DEFAULT_HISTORY_LEN);
+
+    let (tx, mut rx) = mpsc::channel::<Event>(64);
+    let (refresh_tx, refresh_rx) = watch::channel(0u64);
+    spawn_inventory(settings.clone(), gpu_rx.clone(), refresh_rx, tx.clone());
+    let mut checks_task = Some(spawn_checks(settings.clone(), None, tx.clone()));
+
+    let mut events = EventStream::new();
+    let mut dirty = false;
+    let mut last_draw = Instant::now();
+    let mut refreshes = 0u64;
+    loop {
+        let wait = if dirty {
+            FRAME.saturating_sub(last_draw.elapsed())
+        } else {
+            Duration::from_secs(3600)
+        };
+        let ev = tokio::select! {
+            Some(e) = events.next() => match e? {
+                crossterm::event::Event::Key(k) => Some(Event::Key(k)),
+                crossterm::event::Event::Mouse(m) => Some(Event::Mouse(m)),
+                crossterm::event::Event::Resize(w, h) => Some(Event::Resize(w, h)),
+                _ => None,
+            },
+            Ok(()) = gpu_rx.changed() => {
+                let feed: GpuFeed = gpu_rx.borrow_and_update().clone();
+                Some(Event::Gpu(feed))
+            }
+            Some(e) = rx.recv() => Some(e),
+            _ = tokio::time::sleep(wait), if dirty => None,
+        };
+        if let Some(ev) = ev {
+            let redraw_now = matches!(ev, Event::Key(_) | Event::Mouse(_) | Event::Resize(..));
+            for cmd in app::update(&mut state, ev) {
+                match cmd {
+                    Command::Quit => {}
+                    Command::Refresh => {
+                        refreshes += 1;
+                        let _ = refresh_tx.send(refreshes);
+                        gpu_handle.refresh_now();
+                    }
+                    Command::RunChecks => {
+                        if checks_task.as_ref().is_none_or(|t| t.is_finished()) {
+                            let names = gpu_names(&state);
+                            checks_task = Some(spawn_checks(settings.clone(), names, tx.clone()));
+                        }
+                    }
+                    Command::Stop {
+                        group,
+                        allow_other_users,
+                    } => {
+                        let opts = signals::LadderOptions {
+                            grace: settings.stop_grace,
+                            allow_other_users,
+                            ..Default::default()
+                        };
+                        let tx = tx.clone();
+                        tokio::task::spawn_blocking(move || {
+                            let report = inventory::free_group(&group, opts, &mut || {
+                                Some(gpu::sample_once())
+                            });
+                            tracing::info!(?report, "stop finished");
+                            let _ = tx.blocking_send(Event::StopDone(Box::new(report)));
+                        });
+                    }
+                }
+            }
+            if state.quit {
+                break;
+            }
+            dirty = true;
+            if !redraw_now && last_draw.elapsed() < FRAME {
+                continue;
+            }
+        }
+        if dirty {
+            terminal.draw(|f| views::draw(f, &state, &theme))?;
+            last_draw = Instant::now();
+            dirty = false;
+        }
+    }
+    gpu_handle.stop();
+    Ok(())
+}
+
+fn gpu_names(state: &State) -> Option<Vec<String>> {
+    let snap = state.env.gpu.as_ref()?.snapshot.as_ref()?;
+    snap.driver_version
+        .as_ref()
+        .map(|_| snap.gpus.iter().map(|g| g.name.clone()).collect())
+}
+
+/// Scans processes and ports each time the GPU sampler publishes (so both share one clock), or
+/// when a refresh is asked for. The scan itself runs on a blocking thread.
+fn spawn_inventory(
+    settings: Arc<Settings>,
+    mut gpu_rx: watch::Receiver<GpuFeed>,
+    mut refresh_rx: watch::Receiver<u64>,
+    tx: mpsc::Sender<Event>,
+) {
+    tokio::spawn(async move {
+        let scanner = Arc::new(std::sync::Mutex::new(ProcessScanner::new()));
+        let state_dir: PathBuf = crate::paths::state_dir();
+        loop {
+            let snap = gpu_rx.borrow().snapshot.clone();
+            let (s, st, sc) = (settings.clone(), state_dir.clone(), scanner.clone());
+            let inv: Option<Inventory> = tokio::task::spawn_blocking(move || {
+                let mut sc = sc.lock().ok()?;
+                let (inv, _table) = inventory::scan(&mut sc, &s.watched_ports, snap.as_ref(), &st);
+                Some(inv)
+            })
+            .await
+            .ok()
+            .flatten();
+            if let Some(inv) = inv
+                && tx.send(Event::Inventory(inv)).await.is_err()
+            {
+                return;
+            }
+            tokio::select! {
+                r = gpu_rx.changed() => if r.is_err() { return },
+                r = refresh_rx.changed() => if r.is_err() { return },
+            }
+        }
+    });
+}
+
+/// Environment checks in two steps: everything that is quick first (the probe shows as
+/// pending), then again with the Python probe's result.
+fn spawn_checks(
+    settings: Arc<Settings>,
+    gpu_names: Option<Vec<String>>,
+    tx: mpsc::Sender<Event>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let _ = tx.send(Event::ChecksStarted).await;
+        let env = |k: &str| std::env::var(k).ok();
+        let dir = settings.diffusion_pipe.clone();
+        let py = python::locate_python(settings.python.as_deref(), &env, Some(&dir));
+        let co = checkout::inspect_checkout(&dir);
+        let hostfile_exists = std::path::Path::new(checks::HOSTFILE).exists();
+        let nccl_env = (env("NCCL_P2P_DISABLE"), env("NCCL_IB_DISABLE"));
+        let eval = |probe: Option<&python::ProbeResult>| {
+            let mut c = checks::evaluate(&checks::CheckInputs {
+                python: &py,
+                probe,
+                checkout_dir: &dir,
+                checkout: &co,
+                gpu_names: gpu_names.as_deref(),
+                hostfile_exists,
+                nccl_env: nccl_env.clone(),
+            });
+            c.extend(config_checks(&settings));
+            c
+        };
+        let _ = tx.send(Event::ChecksStarted).await;
+        let _ = tx.send(Event::Checks(eval(None))).await;
+        let _ = tx.send(Event::ChecksStarted).await;
+        let result = match &py.path {
+            Some(p) => Some(python::probe(p, settings.probe_timeout).await),
+            None => None,
+        };
+        let _ = tx.send(Event::Checks(eval(result.as_ref()))).await;
+    })
+}
+
+/// Problems in dpgui's own config file, as checks (so `doctor` and the tab both show them).
+pub fn config_checks(settings: &Settings) -> Vec<checks::Check> {
+    settings
+        .problems
+        .iter()
+        .map(|p| checks::Check {
+            id: "dpgui.config",
+            title: "dpgui config".into(),
+            status: checks::Status::Warn,
+            detail: format!(
+                "{}{}: {}",
+                settings.config_file.display(),
+                if p.line > 0 {
+                    format!(":{}", p.line)
+                } else {
+                    String::new()
+                },
+                p.message
+            ),
+            fix: Some(format!(
+                "edit {} (keys: {})",
+                settings.config_file.display(),
+                crate::settings::KEYS
+                    .iter()
+                    .map(|(k, _)| *k)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        })
+        .collect()
+}

@@ -1,0 +1,375 @@
+//! Overlays: help, details of the selected row, stop confirmation and its result.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::environment::{GpuRow, gpu_rows, port_rows, status_icon};
+use crate::system::inventory::LeftoverGroup;
+use crate::system::procs::format_age;
+use crate::system::signals::Fate;
+use crate::tui::app::{Overlay, Panel, State};
+use crate::tui::keys;
+use crate::tui::theme::Theme;
+use crate::units::format_bytes;
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+fn popup(f: &mut Frame, theme: &Theme, area: Rect, title: &str, lines: Vec<Line>, footer: &str) {
+    let want_h = lines.len() as u16 + 2;
+    let want_w = lines
+        .iter()
+        .map(|l| l.width() as u16)
+        .max()
+        .unwrap_or(20)
+        .max(footer.len() as u16 + 4)
+        .max(title.len() as u16 + 6)
+        + 4;
+    let r = centered(area, want_w.min(area.width * 9 / 10).max(10), want_h);
+    f.render_widget(Clear, r);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border(true))
+        .title(Line::styled(format!(" {title} "), theme.title()))
+        .title_bottom(Line::styled(format!(" {footer} "), theme.muted()));
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .style(theme.base())
+            .wrap(Wrap { trim: false }),
+        r,
+    );
+}
+
+pub fn draw(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
+    match &s.overlay {
+        Overlay::None => {}
+        Overlay::Help => help(f, s, theme, area),
+        Overlay::Details => details(f, s, theme, area),
+        Overlay::ConfirmStop { group, second } => confirm(f, s, theme, area, group, *second),
+        Overlay::Stopping { pgid, pids } => popup(
+            f,
+            theme,
+            area,
+            "Ending processes",
+            vec![
+                Line::from(format!("Process group {pgid}: {pids} process(es).")),
+                Line::from(format!(
+                    "SIGTERM sent; SIGKILL after {}s to whatever is left.",
+                    s.info.stop_grace_secs
+                )),
+            ],
+            "please wait",
+        ),
+        Overlay::StopResult(r) => {
+            let mut lines = vec![Line::styled(r.headline(), theme.title())];
+            lines.push(Line::raw(""));
+            for o in &r.outcomes {
+                let (txt, style) = match o.fate {
+                    Fate::Terminated => ("ended by SIGTERM", theme.ok()),
+                    Fate::Killed => ("ignored SIGTERM, ended by SIGKILL", theme.warn()),
+                    Fate::Survived => ("SURVIVED SIGKILL", theme.error()),
+                    Fate::AlreadyGone => ("already gone", theme.muted()),
+                    Fate::PidReused => ("pid reused by another process: not signalled", theme.warn()),
+                    Fate::OtherUser => ("another user's: not signalled", theme.warn()),
+                    Fate::PermissionDenied => ("permission denied", theme.error()),
+                };
+                lines.push(Line::from(vec![
+                    Span::raw(format!("pid {:<8} ", o.pid)),
+                    Span::styled(txt, style),
+                ]));
+            }
+            for p in &r.newcomers {
+                lines.push(Line::styled(
+                    format!("pid {p:<8} joined the group after confirmation: not signalled"),
+                    theme.warn(),
+                ));
+            }
+            popup(f, theme, area, "Result", lines, "Esc close");
+        }
+    }
+}
+
+fn help(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
+    let mut lines = vec![Line::styled(
+        format!("{} tab", s.tab.title()),
+        theme.title(),
+    )];
+    let tab_keys = keys::for_tab(s.tab);
+    if tab_keys.is_empty() {
+        lines.push(Line::styled("  (no keys of its own yet)", theme.muted()));
+    }
+    let kw = keys::GLOBAL
+        .iter()
+        .chain(tab_keys)
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(8);
+    for (k, d) in tab_keys {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {k:<kw$}  "), theme.accent().add_modifier(Modifier::BOLD)),
+            Span::raw(*d),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("Everywhere", theme.title()));
+    for (k, d) in keys::GLOBAL {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {k:<kw$}  "), theme.accent().add_modifier(Modifier::BOLD)),
+            Span::raw(*d),
+        ]));
+    }
+    popup(f, theme, area, "Help", lines, "? or Esc to close");
+}
+
+fn kv<'a>(theme: &Theme, k: &str, v: String) -> Line<'a> {
+    Line::from(vec![
+        Span::styled(format!("{k:<10} "), theme.muted()),
+        Span::raw(v),
+    ])
+}
+
+fn details(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
+    let mut lines = Vec::new();
+    let mut title = "Details".to_string();
+    match s.focus() {
+        Panel::Gpus => {
+            let snap = s.env.gpu.as_ref().and_then(|g| g.snapshot.as_ref());
+            match (gpu_rows(s).get(s.selected(Panel::Gpus)), snap) {
+                (Some(GpuRow::Gpu(i)), Some(snap)) => {
+                    let g = &snap.gpus[*i];
+                    title = format!("GPU {}", g.index);
+                    lines.push(kv(theme, "name", g.name.clone()));
+                    lines.push(kv(theme, "uuid", g.uuid.clone().unwrap_or("n/a".into())));
+                    lines.push(kv(
+                        theme,
+                        "processes",
+                        g.processes.len().to_string(),
+                    ));
+                    for p in &g.processes {
+                        lines.push(Line::raw(format!(
+                            "  pid {} {} {}",
+                            p.pid,
+                            p.used_memory_bytes.map(format_bytes).unwrap_or("n/a".into()),
+                            p.cmdline.as_ref().map(|c| c.join(" ")).unwrap_or_default()
+                        )));
+                    }
+                }
+                (Some(GpuRow::Process { gpu, proc_idx, .. }), Some(snap)) => {
+                    let p = &snap.gpus[*gpu].processes[*proc_idx];
+                    title = format!("pid {} on GPU {}", p.pid, snap.gpus[*gpu].index);
+                    lines.push(kv(theme, "user", p.user.clone().unwrap_or("?".into())));
+                    lines.push(kv(
+                        theme,
+                        "memory",
+                        p.used_memory_bytes.map(format_bytes).unwrap_or("n/a".into()),
+                    ));
+                    lines.push(kv(
+                        theme,
+                        "command",
+                        p.cmdline
+                            .as_ref()
+                            .map(|c| c.join(" "))
+                            .unwrap_or("not visible from here".into()),
+                    ));
+                    if let Some(g) = s
+                        .env
+                        .inventory
+                        .as_ref()
+                        .and_then(|i| i.group_of_pid(p.pid))
+                    {
+                        group_lines(&mut lines, theme, g);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Panel::Ports => {
+            if let Some(r) = port_rows(s).get(s.selected(Panel::Ports)) {
+                title = format!("Port {}", r.port);
+                match &r.holder {
+                    None => lines.push(Line::styled(
+                        "Nothing listens on this port (IPv4 and IPv6 checked).",
+                        theme.ok(),
+                    )),
+                    Some(h) if h.pid.is_none() => {
+                        lines.push(Line::styled(
+                            format!(
+                                "In use by uid {} ({}); its pid is not visible to this user.",
+                                h.uid, h.user
+                            ),
+                            theme.error(),
+                        ));
+                        lines.push(Line::raw(
+                            "Run `sudo dpgui ports --port N` to see who holds it.",
+                        ));
+                    }
+                    Some(h) => {
+                        lines.push(kv(theme, "pid", h.pid.unwrap_or(0).to_string()));
+                        lines.push(kv(theme, "user", format!("{} (uid {})", h.user, h.uid)));
+                        lines.push(kv(theme, "command", h.cmdline.join(" ")));
+                        lines.push(kv(theme, "parent", h.ppid.unwrap_or(0).to_string()));
+                        lines.push(kv(theme, "group", h.pgid.unwrap_or(0).to_string()));
+                        lines.push(kv(
+                            theme,
+                            "started",
+                            format!(
+                                "{} ({} ago)",
+                                h.started.clone().unwrap_or_default(),
+                                format_age(std::time::Duration::from_secs(
+                                    h.age_secs.unwrap_or(0)
+                                ))
+                            ),
+                        ));
+                        lines.push(kv(theme, "listens", h.addresses.join(", ")));
+                        lines.push(kv(
+                            theme,
+                            "training",
+                            h.training.clone().unwrap_or("no".into()),
+                        ));
+                        lines.push(kv(
+                            theme,
+                            "orphan",
+                            if h.orphan { "yes" } else { "no" }.into(),
+                        ));
+                        lines.push(kv(
+                            theme,
+                            "dpgui job",
+                            match (&h.job, h.job_live) {
+                                (Some(j), true) => format!("{j} (running)"),
+                                (Some(j), false) => format!("{j} (supervisor gone)"),
+                                _ => "no".into(),
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        Panel::Leftovers => {
+            if let Some(g) = s
+                .env
+                .inventory
+                .as_ref()
+                .and_then(|i| i.leftovers.get(s.selected(Panel::Leftovers)))
+            {
+                title = format!("Process group {}", g.pgid);
+                group_lines(&mut lines, theme, g);
+                lines.push(Line::styled("x: end this group", theme.muted()));
+            }
+        }
+        Panel::Checks => {
+            if let Some(c) = s
+                .env
+                .checks
+                .as_ref()
+                .and_then(|c| c.get(s.selected(Panel::Checks)))
+            {
+                title = c.title.clone();
+                lines.push(Line::from(vec![
+                    status_icon(&c.status, theme),
+                    Span::raw(format!(" {}", c.detail)),
+                ]));
+                if let Some(fix) = &c.fix {
+                    lines.push(Line::raw(""));
+                    lines.push(Line::from(vec![
+                        Span::styled("fix: ", theme.accent()),
+                        Span::raw(fix.clone()),
+                    ]));
+                }
+            }
+        }
+    }
+    popup(f, theme, area, &title, lines, "Esc close");
+}
+
+fn group_lines(lines: &mut Vec<Line>, theme: &Theme, g: &LeftoverGroup) {
+    if let Some(r) = &g.orphan_reason {
+        lines.push(Line::styled(format!("orphaned: {r}"), theme.error()));
+    }
+    if let Some(j) = &g.dead_job {
+        lines.push(Line::styled(
+            format!("from dpgui job {j}, whose supervisor is gone"),
+            theme.warn(),
+        ));
+    }
+    if let Some(c) = &g.config {
+        lines.push(kv(theme, "config", c.clone()));
+    }
+    lines.push(kv(
+        theme,
+        "holds",
+        format!(
+            "GPU memory {}, ports {}",
+            format_bytes(g.gpu_memory_bytes),
+            if g.ports.is_empty() {
+                "none".to_string()
+            } else {
+                format!("{:?}", g.ports)
+            }
+        ),
+    ));
+    for m in &g.members {
+        lines.push(Line::raw(format!(
+            "  pid {:<8} {:<9} {:<17} {}",
+            m.pid,
+            m.user,
+            m.role.clone().unwrap_or_default(),
+            m.cmdline.join(" ")
+        )));
+    }
+}
+
+fn confirm(f: &mut Frame, s: &State, theme: &Theme, area: Rect, g: &LeftoverGroup, second: bool) {
+    let mut lines = vec![Line::styled(
+        format!(
+            "These {} process(es) of group {} will be signalled:",
+            g.members.len(),
+            g.pgid
+        ),
+        theme.title(),
+    )];
+    for m in &g.members {
+        lines.push(Line::raw(format!(
+            "  pid {:<8} {:<9} {}",
+            m.pid,
+            m.user,
+            m.cmdline.join(" ")
+        )));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::raw(format!(
+        "SIGTERM, then SIGKILL after {}s. Each pid's start time is re-checked before every signal;",
+        s.info.stop_grace_secs
+    )));
+    lines.push(Line::raw(
+        "a pid that now belongs to another process is left alone.",
+    ));
+    if g.other_user {
+        let users: Vec<&str> = g.members.iter().map(|m| m.user.as_str()).collect();
+        lines.push(Line::styled(
+            format!(
+                "These processes belong to another user ({}).",
+                users.join(", ")
+            ),
+            theme.error(),
+        ));
+        if second {
+            lines.push(Line::styled(
+                "Second confirmation: press y again to end another user's processes as root.",
+                theme.error(),
+            ));
+        }
+    }
+    popup(f, theme, area, "End process group?", lines, "y end them · n/Esc cancel");
+}

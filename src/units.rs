@@ -1,0 +1,48 @@
+//! Human-readable figures shared by the views and the headless output.
+
+/// "512 MiB", "40.2 GiB": binary units, one decimal from GiB up.
+pub fn format_bytes(b: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let f = b as f64;
+    if f >= KIB * KIB * KIB * KIB {
+        format!("{:.1} TiB", f / (KIB * KIB * KIB * KIB))
+    } else if f >= KIB * KIB * KIB {
+        format!("{:.1} GiB", f / (KIB * KIB * KIB))
+    } else if f >= KIB * KIB {
+        format!("{:.0} MiB", f / (KIB * KIB))
+    } else if f >= KIB {
+        format!("{:.0} KiB", f / KIB)
+    } else {
+        format!("{b} B")
+    }
+}
+
+/// Truncates to `width` display columns with an ellipsis (char-based; the data here is ASCII
+/// paths and command lines, and a stray wide char only costs alignment, never a panic).
+pub fn ellipsize(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out: String = s.chars().take(width - 1).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_and_ellipsis() {
+        assert_eq!(format_bytes(512), "512 B");
+        assert_eq!(format_bytes(3 * 1024 * 1024), "3 MiB");
+        assert_eq!(format_bytes(80 * 1024 * 1024 * 1024), "80.0 GiB");
+        assert_eq!(ellipsize("abcdef", 4), "abc…");
+        assert_eq!(ellipsize("abc", 4), "abc");
+        assert_eq!(ellipsize("abc", 0), "");
+    }
+}
