@@ -46,10 +46,7 @@ pub fn gpu_snapshot() -> GpuSnapshot {
 /// `dpgui doctor`: exit status 1 when a check fails.
 pub async fn doctor(settings: &Settings, json: bool) -> color_eyre::Result<i32> {
     let snap = tokio::task::spawn_blocking(gpu::sample_once).await?;
-    let names: Option<Vec<String>> = snap
-        .driver_version
-        .as_ref()
-        .map(|_| snap.gpus.iter().map(|g| g.name.clone()).collect());
+    let names = crate::tui::gpu_names(&snap);
     let mut list: Vec<Check> = checks::gather(
         settings.python.as_deref(),
         &settings.diffusion_pipe,

@@ -38,6 +38,9 @@ struct Cli {
     /// Show N made-up GPUs instead of NVML (demos, screenshots, tests).
     #[arg(long, hide = true, value_name = "N")]
     fake_gpus: Option<usize>,
+    /// Draw the first frame, then exit (start-up benchmark).
+    #[arg(long, hide = true)]
+    exit_after_first_frame: bool,
     #[command(subcommand)]
     cmd: Option<Cmd>,
 }
@@ -153,6 +156,7 @@ fn main() -> color_eyre::Result<()> {
                 theme: th,
                 theme_name,
                 gpu_backend,
+                exit_after_first_frame: cli.exit_after_first_frame,
             }))?;
             0
         }

@@ -30,6 +30,7 @@ pub struct Options {
     pub theme_name: String,
     /// Replaces NVML (tests and demos).
     pub gpu_backend: Option<Box<dyn gpu::GpuBackend>>,
+    pub exit_after_first_frame: bool,
 }
 
 /// Minimum time between two frames (~30 fps): bursts of events coalesce into one draw.
@@ -74,6 +75,9 @@ async fn event_loop(
     // First frame before any scan: the user sees the dashboard at once.
     terminal.draw(|f| views::draw(f, &state, &theme))?;
     tracing::info!("first frame drawn");
+    if opts.exit_after_first_frame {
+        return Ok(());
+    }
 
     let backend = opts
         .gpu_backend
@@ -84,7 +88,7 @@ async fn event_loop(
     let (tx, mut rx) = mpsc::channel::<Event>(64);
     let (refresh_tx, refresh_rx) = watch::channel(0u64);
     spawn_inventory(settings.clone(), gpu_rx.clone(), refresh_rx, tx.clone());
-    let mut checks_task = Some(spawn_checks(settings.clone(), None, tx.clone()));
+    let mut checks_task = Some(spawn_checks(settings.clone(), gpu_rx.clone(), tx.clone()));
 
     let mut events = EventStream::new();
     let mut dirty = false;
@@ -122,8 +126,8 @@ async fn event_loop(
                     }
                     Command::RunChecks => {
                         if checks_task.as_ref().is_none_or(|t| t.is_finished()) {
-                            let names = gpu_names(&state);
-                            checks_task = Some(spawn_checks(settings.clone(), names, tx.clone()));
+                            checks_task =
+                                Some(spawn_checks(settings.clone(), gpu_rx.clone(), tx.clone()));
                         }
                     }
                     Command::Stop {
@@ -164,8 +168,8 @@ async fn event_loop(
     Ok(())
 }
 
-fn gpu_names(state: &State) -> Option<Vec<String>> {
-    let snap = state.env.gpu.as_ref()?.snapshot.as_ref()?;
+/// GPU names for the checks; None when NVML is unavailable.
+pub fn gpu_names(snap: &crate::system::gpu::GpuSnapshot) -> Option<Vec<String>> {
     snap.driver_version
         .as_ref()
         .map(|_| snap.gpus.iter().map(|g| g.name.clone()).collect())
@@ -210,11 +214,16 @@ fn spawn_inventory(
 /// pending), then again with the Python probe's result.
 fn spawn_checks(
     settings: Arc<Settings>,
-    gpu_names: Option<Vec<String>>,
+    mut gpu_rx: watch::Receiver<GpuFeed>,
     tx: mpsc::Sender<Event>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let _ = tx.send(Event::ChecksStarted).await;
+        // The NCCL advice depends on the GPU names: wait for the first sample (it is quick).
+        let gpu_names = match gpu_rx.wait_for(|f| f.snapshot.is_some()).await {
+            Ok(feed) => feed.snapshot.as_ref().and_then(gpu_names),
+            Err(_) => None,
+        };
         let env = |k: &str| std::env::var(k).ok();
         let dir = settings.diffusion_pipe.clone();
         let py = python::locate_python(settings.python.as_deref(), &env, Some(&dir));
@@ -234,7 +243,6 @@ fn spawn_checks(
             c.extend(config_checks(&settings));
             c
         };
-        let _ = tx.send(Event::ChecksStarted).await;
         let _ = tx.send(Event::Checks(eval(None))).await;
         let _ = tx.send(Event::ChecksStarted).await;
         let result = match &py.path {
