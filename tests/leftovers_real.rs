@@ -1,0 +1,245 @@
+//! Leftover training processes against real processes and real ports: a rank orphaned by its
+//! launcher's death is reported as orphaned and freed by the guarded stop; a grandchild that
+//! ignores SIGTERM is escalated to SIGKILL; reused pids and other users' processes are left alone.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use dpgui::system::inventory::{self, Inventory, LeftoverGroup};
+use dpgui::system::procs::ProcessScanner;
+use dpgui::system::signals::{Fate, LadderOptions};
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fake_trainer")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Reads lines until one starts with `prefix`; returns the rest of it.
+fn expect_line(out: &mut BufReader<ChildStdout>, prefix: &str) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "child closed stdout before printing {prefix}"
+        );
+        if let Some(rest) = line.trim().strip_prefix(prefix) {
+            return rest.trim().to_string();
+        }
+    }
+}
+
+fn scan(watched: &[u16]) -> Inventory {
+    let state = tempfile::tempdir().unwrap();
+    inventory::scan(&mut ProcessScanner::new(), watched, None, state.path()).0
+}
+
+fn group(inv: &Inventory, pgid: u32) -> LeftoverGroup {
+    inv.leftovers
+        .iter()
+        .find(|g| g.pgid == pgid)
+        .cloned()
+        .unwrap_or_else(|| panic!("group {pgid} not among leftovers: {:#?}", inv.leftovers))
+}
+
+fn quick() -> LadderOptions {
+    LadderOptions {
+        grace: Duration::from_secs(5),
+        kill_wait: Duration::from_secs(5),
+        allow_other_users: false,
+    }
+}
+
+/// Kills whatever is left of a group when a test fails half way.
+struct GroupGuard(u32);
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(self.0 as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+fn spawn_launcher(port: u16, extra: &[&str]) -> (Child, BufReader<ChildStdout>) {
+    let mut cmd = Command::new("python3");
+    cmd.args(["-m", "deepspeed.launcher.launch", "--local_rank=0"])
+        .arg(format!("--master_port={port}"))
+        .args(extra)
+        .env("PYTHONPATH", fixture())
+        .current_dir(fixture())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd.spawn().expect("python3 runs");
+    let out = BufReader::new(child.stdout.take().unwrap());
+    (child, out)
+}
+
+#[test]
+fn orphaned_rank_holding_a_port_is_reported_and_freed() {
+    let port = free_port();
+    let (mut launcher, mut out) = spawn_launcher(port, &[]);
+    let pgid = launcher.id();
+    let _guard = GroupGuard(pgid);
+    let rank: u32 = expect_line(&mut out, "RANK").parse().unwrap();
+    expect_line(&mut out, "LISTENING");
+
+    // While the launcher lives: a leftover (no dpgui job) but not orphaned.
+    let inv = scan(&[port]);
+    let g = group(&inv, pgid);
+    assert!(!g.orphaned, "{g:#?}");
+    let members: Vec<u32> = g.members.iter().map(|m| m.pid).collect();
+    assert_eq!(members, {
+        let mut v = vec![pgid, rank];
+        v.sort();
+        v
+    });
+    assert_eq!(g.ports, vec![port]);
+    let status = inv.port(port).unwrap();
+    assert!(status.listening);
+    assert_eq!(status.holders.len(), 1);
+    let h = &status.holders[0];
+    assert_eq!(h.pid, Some(rank));
+    assert_eq!(h.pgid, Some(pgid));
+    assert_eq!(h.ppid, Some(pgid));
+    assert_eq!(h.training.as_deref(), Some("rank 0"));
+    assert!(!h.orphan);
+    assert!(h.cmdline.iter().any(|a| a.ends_with("train.py")));
+
+    // The launcher dies (as when someone kills it): the rank lives on, holding the port.
+    launcher.kill().unwrap();
+    launcher.wait().unwrap();
+    let inv = scan(&[port]);
+    let g = group(&inv, pgid);
+    assert!(g.orphaned);
+    assert!(
+        g.orphan_reason.as_deref().unwrap().contains("launcher is gone"),
+        "{:?}",
+        g.orphan_reason
+    );
+    assert_eq!(g.members.len(), 1);
+    assert!(inv.port(port).unwrap().holders[0].orphan);
+    assert!(!dpgui::system::ports::port_is_free(port));
+
+    let report = inventory::free_group(&g, quick(), &mut || None);
+    assert_eq!(report.outcomes.len(), 1);
+    assert_eq!(report.outcomes[0].pid, rank);
+    assert_eq!(report.outcomes[0].fate, Fate::Terminated);
+    assert!(!report.escalated);
+    assert_eq!(report.ports_freed, vec![port]);
+    assert!(report.all_gone(), "{}", report.headline());
+    // The port binds again.
+    std::net::TcpListener::bind(("127.0.0.1", port)).expect("port is free after the stop");
+}
+
+#[test]
+fn grandchild_ignoring_sigterm_is_killed_and_reported() {
+    let mut cmd = Command::new("python3");
+    cmd.arg(fixture().join("train.py"))
+        .args(["--local_rank=1", "--master_port=0", "--grandchild-ignores-term"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .process_group(0);
+    let mut leader = cmd.spawn().unwrap();
+    let pgid = leader.id();
+    let _guard = GroupGuard(pgid);
+    let mut out = BufReader::new(leader.stdout.take().unwrap());
+    let child: u32 = expect_line(&mut out, "CHILD").parse().unwrap();
+    expect_line(&mut out, "READY");
+
+    let g = group(&scan(&[]), pgid);
+    assert_eq!(g.members.len(), 2);
+    let opts = LadderOptions {
+        grace: Duration::from_millis(800),
+        ..quick()
+    };
+    let report = inventory::free_group(&g, opts, &mut || None);
+    leader.wait().unwrap();
+    assert!(report.escalated);
+    let fate = |pid| report.outcomes.iter().find(|o| o.pid == pid).unwrap().fate;
+    assert_eq!(fate(pgid), Fate::Terminated);
+    assert_eq!(fate(child), Fate::Killed);
+    assert!(report.headline().contains("1 needed SIGKILL"), "{}", report.headline());
+    assert!(!dpgui::system::procs::is_alive(
+        g.members.iter().find(|m| m.pid == child).map(|m| {
+            dpgui::system::procs::ProcId {
+                pid: m.pid,
+                start_ticks: m.start_ticks,
+            }
+        })
+        .unwrap()
+    ));
+}
+
+#[test]
+fn a_pid_reused_between_listing_and_signalling_is_not_signalled() {
+    let mut cmd = Command::new("python3");
+    cmd.arg(fixture().join("train.py"))
+        .args(["--local_rank=2", "--master_port=0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .process_group(0);
+    let mut rank = cmd.spawn().unwrap();
+    let _guard = GroupGuard(rank.id());
+    let mut out = BufReader::new(rank.stdout.take().unwrap());
+    expect_line(&mut out, "READY");
+    let mut g = group(&scan(&[]), rank.id());
+    // As if the listed process had died and its pid had gone to a new process: the identity
+    // recorded at listing time no longer matches the process now at that pid.
+    g.members[0].start_ticks -= 1;
+    let report = inventory::free_group(&g, quick(), &mut || None);
+    assert_eq!(report.outcomes[0].fate, Fate::PidReused);
+    assert!(rank.try_wait().unwrap().is_none(), "the live process was signalled");
+    rank.kill().unwrap();
+    rank.wait().unwrap();
+}
+
+#[test]
+fn other_users_processes_need_the_extra_confirmation() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to start a process as another user");
+        return;
+    }
+    let mut cmd = Command::new("python3");
+    cmd.arg(fixture().join("train.py"))
+        .args(["--local_rank=3", "--master_port=0"])
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .uid(65534)
+        .gid(65534)
+        .process_group(0);
+    let mut rank = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("skipped: cannot start a process as nobody: {e}");
+            return;
+        }
+    };
+    let _guard = GroupGuard(rank.id());
+    let mut out = BufReader::new(rank.stdout.take().unwrap());
+    expect_line(&mut out, "READY");
+    let g = group(&scan(&[]), rank.id());
+    assert!(g.other_user);
+    let report = inventory::free_group(&g, quick(), &mut || None);
+    assert_eq!(report.outcomes[0].fate, Fate::OtherUser);
+    assert!(rank.try_wait().unwrap().is_none());
+    let allowed = LadderOptions {
+        allow_other_users: true,
+        ..quick()
+    };
+    let report = inventory::free_group(&g, allowed, &mut || None);
+    assert_eq!(report.outcomes[0].fate, Fate::Terminated);
+    rank.wait().unwrap();
+}
