@@ -139,7 +139,7 @@ names+=("lsof"); cmds+=("lsof -nP -iTCP:$PORT -sTCP:LISTEN")
 if [[ -n "$PORTS_TEST_BIN" ]]; then
     echo "--- system::ports (listeners + inode_owners), in-process medians"
     DPGUI_BENCH_PORT=$PORT DPGUI_BENCH_ROUNDS=50 "$PORTS_TEST_BIN" --ignored --exact \
-        bench_listeners_and_owners --nocapture --test-threads=1 2>&1 | grep -E '^(port|median)'
+        bench_listeners_and_owners --nocapture --test-threads=1 2>&1 | grep -oE '(port [0-9]+:|median of).*'
     names+=("system::ports (test bin)")
     cmds+=("$PORTS_TEST_BIN --ignored --exact bench_listeners_and_owners -q --test-threads=1")
 fi

@@ -999,6 +999,7 @@ mod tests {
         match &first.error {
             Some(err) => {
                 // This machine (and CI) has no NVIDIA driver.
+                eprintln!("NvmlBackend error: {err}");
                 assert!(first.gpus.is_empty(), "{first:?}");
                 assert!(first.driver_version.is_none());
                 assert!(err.starts_with("NVML not available: "), "{err}");

@@ -6,8 +6,9 @@
 //! renderings call these functions.
 //!
 //! Sources: `/proc/net/tcp{,6}` for sockets (read in as few kernel walks as possible, parsed as
-//! bytes: no regex, no per-line allocation), then `/proc/<pid>/fd/*` links `socket:[inode]` for owners. Both only see
-//! the caller's network namespace and, for owners, the processes whose fd tables it may read.
+//! bytes: no regex, no per-line allocation), then `/proc/<pid>/fd/*` links `socket:[inode]` for
+//! owners. Both see only the caller's network namespace and, for owners, the processes whose fd
+//! tables it may read.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -323,9 +324,10 @@ pub struct InodeOwners {
 /// small:
 /// - paths are resolved relative to an open `/proc/<pid>/fd` directory (no full path walk per fd),
 ///   into a stack buffer (no allocation per fd);
-/// - kernel threads need no special test: their fd directory is empty, so they cost
-///   openat+getdents+close, which is no more than any check that would identify them (a read of
-///   `/proc/<pid>/stat` costs the same for every *user* process too);
+/// - kernel threads get no special test: their fd directory is empty (openat + getdents + close),
+///   and any test that would spot them (the flags in `/proc/<pid>/stat`, a failing readlink of
+///   `/proc/<pid>/exe`) is itself a syscall paid by every user process, so skipping them would
+///   cost more than it saves;
 /// - the pid list is split between two threads when there is more than a handful of processes
 ///   (the work is syscall-bound and the kernel serves both in parallel).
 ///

@@ -98,53 +98,88 @@ fn header_lines(p: Panel) -> u16 {
     }
 }
 
+/// Gives each panel its minimum, then hands out the remaining lines one at a time to panels
+/// that want more, so on a small terminal every panel keeps a few rows instead of the first
+/// one taking them all.
+fn share(total: u16, mins: &[u16], wants: &[u16]) -> Vec<u16> {
+    let mut got: Vec<u16> = mins.to_vec();
+    let mut left = total.saturating_sub(mins.iter().sum());
+    if mins.iter().sum::<u16>() > total {
+        // Not even the minimums fit: fill in order, the last panels get nothing.
+        let mut rest = total;
+        return mins
+            .iter()
+            .map(|m| {
+                let g = (*m).min(rest);
+                rest -= g;
+                g
+            })
+            .collect();
+    }
+    while left > 0 {
+        let mut gave = false;
+        for i in 0..got.len() {
+            if left > 0 && got[i] < wants[i] {
+                got[i] += 1;
+                left -= 1;
+                gave = true;
+            }
+        }
+        if !gave {
+            break;
+        }
+    }
+    // Whatever nobody wanted goes to the last panel (the checks).
+    if let Some(last) = got.last_mut() {
+        *last += left;
+    }
+    got
+}
+
 pub fn layout(s: &State, area: Rect) -> EnvLayout {
-    let h = area.height;
-    let gpu_lines = match s.env.gpu.as_ref().and_then(|g| g.snapshot.as_ref()) {
+    let snap = s.env.gpu.as_ref().and_then(|g| g.snapshot.as_ref());
+    let gpu_want = match snap {
         Some(snap) if !snap.gpus.is_empty() => 3 + gpu_rows(s).len() as u16,
-        _ => 3,
+        Some(snap) => {
+            // The no-GPU message wraps: room for all of it.
+            let len = snap.error.as_deref().map_or(20, str::len) as u16 + 90;
+            2 + len.div_ceil(area.width.saturating_sub(2).max(1)).min(4)
+        }
+        None => 3,
     };
-    let gpus_h = gpu_lines.min((h * 45 / 100).max(3)).min(h);
-    let rest = h - gpus_h;
-    let ports_n = port_rows(s).len().max(1) as u16;
-    let left_n = s
+    let ports_want = 3 + port_rows(s).len().max(1) as u16;
+    let left_want = 3 + s
         .env
         .inventory
         .as_ref()
         .map_or(1, |i| i.leftovers.len().max(1)) as u16;
-    let side_by_side = area.width >= 110;
-    let (ports, leftovers, used) = if side_by_side {
-        let mid_h = (ports_n.max(left_n) + 3).min((rest * 45 / 100).max(4)).min(rest);
-        let y = area.y + gpus_h;
-        let pw = area.width * 45 / 100;
-        (
-            Rect::new(area.x, y, pw, mid_h),
-            Rect::new(area.x + pw, y, area.width - pw, mid_h),
-            mid_h,
-        )
+    let checks_want = 2 + s.env.checks.as_ref().map_or(1, |c| c.len().max(1)) as u16;
+    let (x, y, w) = (area.x, area.y, area.width);
+    if area.width >= 110 {
+        let h = share(
+            area.height,
+            &[3, 4, 3],
+            &[gpu_want, ports_want.max(left_want), checks_want],
+        );
+        let pw = w * 45 / 100;
+        EnvLayout {
+            gpus: Rect::new(x, y, w, h[0]),
+            ports: Rect::new(x, y + h[0], pw, h[1]),
+            leftovers: Rect::new(x + pw, y + h[0], w - pw, h[1]),
+            checks: Rect::new(x, y + h[0] + h[1], w, h[2]),
+        }
     } else {
-        let ph = (ports_n + 3).min((rest * 30 / 100).max(4)).min(rest);
-        let lh = (left_n + 3)
-            .min((rest * 30 / 100).max(4))
-            .min(rest - ph);
-        let y = area.y + gpus_h;
-        (
-            Rect::new(area.x, y, area.width, ph),
-            Rect::new(area.x, y + ph, area.width, lh),
-            ph + lh,
-        )
-    };
-    let checks = Rect::new(
-        area.x,
-        area.y + gpus_h + used,
-        area.width,
-        rest.saturating_sub(used),
-    );
-    EnvLayout {
-        gpus: Rect::new(area.x, area.y, area.width, gpus_h),
-        ports,
-        leftovers,
-        checks,
+        let h = share(
+            area.height,
+            &[3, 3, 3, 3],
+            &[gpu_want, ports_want, left_want, checks_want],
+        );
+        EnvLayout {
+            gpus: Rect::new(x, y, w, h[0]),
+            ports: Rect::new(x, y + h[0], w, h[1]),
+            leftovers: Rect::new(x, y + h[0] + h[1], w, h[2]),
+            checks: Rect::new(x, y + h[0] + h[1] + h[2], w, h[3]),
+        }
     }
 }
 
@@ -284,7 +319,10 @@ fn draw_gpus(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
                 theme.muted(),
             ),
         ]);
-        f.render_widget(Paragraph::new(line), inner);
+        f.render_widget(
+            Paragraph::new(line).wrap(ratatui::widgets::Wrap { trim: true }),
+            inner,
+        );
         return;
     }
     let w = inner.width as usize;
@@ -399,7 +437,8 @@ fn gpu_line<'a>(
     };
     Line::from(vec![
         Span::raw(format!("{:<3}", g.index)),
-        Span::raw(pad(&g.name.replace("NVIDIA ", ""), name_w + 1)),
+        Span::raw(pad(&g.name.replace("NVIDIA ", ""), name_w)),
+        Span::raw(" "),
         Span::styled(
             pad(&util_txt, bar_w + 6),
             Style::default().fg(theme.gauge(util.unwrap_or(0.0))),
