@@ -295,15 +295,15 @@ impl GroupCtx<'_> {
             Some("this group contains dpgui itself".to_string())
         } else if members.iter().any(|m| m.pid == 1) || pgid <= 1 {
             Some("this group contains init (pid 1)".to_string())
-        } else if let Some(live) = procs
-            .iter()
-            .find_map(|p| p.job_tag.as_ref().filter(|t| f.live_jobs.contains(*t)))
-        {
-            Some(format!(
-                "this group belongs to the running dpgui job {live}: stop it from the Jobs tab"
-            ))
         } else {
-            None
+            procs
+                .iter()
+                .find_map(|p| p.job_tag.as_ref().filter(|t| f.live_jobs.contains(*t)))
+                .map(|live| {
+                    format!(
+                        "this group belongs to the running dpgui job {live}: stop it from the Jobs tab"
+                    )
+                })
         };
         let config = procs
             .iter()

@@ -367,11 +367,7 @@ fn env_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
         KeyCode::End | KeyCode::Char('G') => s.move_sel(isize::MAX / 2),
         KeyCode::Right | KeyCode::Char('l') => s.env.focus = (s.env.focus + 1) % 4,
         KeyCode::Left | KeyCode::Char('h') => s.env.focus = (s.env.focus + 3) % 4,
-        KeyCode::Enter => {
-            if s.rows(s.focus()) > 0 {
-                s.overlay = Overlay::Details;
-            }
-        }
+        KeyCode::Enter if s.rows(s.focus()) > 0 => s.overlay = Overlay::Details,
         KeyCode::Char('r') => {
             if s.env.probe_running {
                 s.status = Some((Level::Info, "the environment checks are running".into()));

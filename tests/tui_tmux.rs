@@ -1,0 +1,712 @@
+//! The real `dpgui` binary in a real terminal: each test starts its own tmux server (its own
+//! `-L` socket, so tests run in parallel and never touch the user's tmux), runs the dashboard
+//! in a detached pane with HOME and the XDG directories in a temporary directory, sends keys
+//! with `tmux send-keys` and reads the screen with `tmux capture-pane`.
+//!
+//! Synchronisation: no fixed sleeps. Every wait polls the screen (or a pane flag) every 50 ms
+//! until a predicate holds, and fails after 10 s with the last screen printed.
+//!
+//! Skipped (with a note on stderr) when `tmux` is not installed; CI installs it.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dpgui");
+const TIMEOUT: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(50);
+const TAB_BAR: &str =
+    " dpgui   1 Environment   2 Datasets (coming)   3 Config (coming)   4 Jobs (coming)";
+
+fn tmux_available() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Returns None (and prints why) when tmux is missing: the caller returns, skipping the test.
+fn sandbox(test: &str) -> Option<Tmux> {
+    if !tmux_available() {
+        eprintln!("note: tmux is not installed; skipping {test}");
+        return None;
+    }
+    Some(Tmux::new(test))
+}
+
+/// One private tmux server and the temporary HOME / XDG directories of one test.
+struct Tmux {
+    socket: String,
+    root: tempfile::TempDir,
+    /// The pid of the process in the pane (dpgui or the wrapping shell), once started.
+    pane_pid: Option<i32>,
+}
+
+impl Tmux {
+    fn new(test: &str) -> Tmux {
+        let root = tempfile::Builder::new()
+            .prefix("dpgui-tmux-")
+            .tempdir()
+            .expect("temporary directory");
+        for d in ["home", "config", "state"] {
+            std::fs::create_dir_all(root.path().join(d)).unwrap();
+        }
+        // Loaded when the server starts, so it applies before the pane's process can exit.
+        // (`window-size manual` is set per session once it exists: in the config file it makes
+        // tmux 3.3's server exit at start.)
+        std::fs::write(
+            root.path().join("tmux.conf"),
+            "set -g remain-on-exit on\n\
+             set -g status off\n\
+             set -g history-limit 100\n",
+        )
+        .unwrap();
+        Tmux {
+            socket: format!("dpgui-test-{}-{test}", std::process::id()),
+            root,
+            pane_pid: None,
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+
+    /// `$XDG_CONFIG_HOME/dpgui`, created.
+    fn dpgui_config_dir(&self) -> PathBuf {
+        let d = self.path("config/dpgui");
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// The environment the pane's command runs with: a private HOME and XDG directories, and
+    /// none of the variables that would change what dpgui shows.
+    fn env_argv(&self, extra: &[(&str, &str)]) -> Vec<String> {
+        let mut v: Vec<String> = vec!["env".into()];
+        for var in [
+            "NO_COLOR",
+            "DPGUI_DIFFUSION_PIPE",
+            "DPGUI_PYTHON",
+            "DPGUI_LOG",
+            "XDG_RUNTIME_DIR",
+        ] {
+            v.push("-u".into());
+            v.push(var.into());
+        }
+        v.push(format!("HOME={}", self.path("home").display()));
+        v.push(format!("XDG_CONFIG_HOME={}", self.path("config").display()));
+        v.push(format!("XDG_STATE_HOME={}", self.path("state").display()));
+        for (k, val) in extra {
+            v.push(format!("{k}={val}"));
+        }
+        v
+    }
+
+    /// dpgui's argv: a diffusion-pipe checkout that does not exist, then `args`.
+    fn dpgui_argv(&self, args: &[&str]) -> Vec<String> {
+        let mut v = vec![
+            BIN.to_string(),
+            "--diffusion-pipe".into(),
+            self.path("no-such-diffusion-pipe").display().to_string(),
+        ];
+        v.extend(args.iter().map(|a| a.to_string()));
+        v
+    }
+
+    fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-u")
+            .arg("-L")
+            .arg(&self.socket)
+            .arg("-f")
+            .arg(self.path("tmux.conf"))
+            .args(args)
+            .env_remove("TMUX")
+            // The socket lives in the temporary directory and goes away with it.
+            .env("TMUX_TMPDIR", self.root.path())
+            .env("HOME", self.path("home"))
+            .output()
+            .expect("run tmux")
+    }
+
+    fn tmux_ok(&self, args: &[&str]) -> String {
+        let out = self.tmux(args);
+        assert!(
+            out.status.success(),
+            "tmux {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts `argv` (run directly, not through a shell) in a detached session `main`.
+    fn start_argv(&mut self, width: u16, height: u16, argv: &[String]) {
+        let (w, h) = (width.to_string(), height.to_string());
+        let mut args: Vec<&str> = vec!["new-session", "-d", "-s", "main", "-x", &w, "-y", &h];
+        args.push("--");
+        args.extend(argv.iter().map(String::as_str));
+        self.tmux_ok(&args);
+        // resize-window sizes the window by hand from now on.
+        self.tmux_ok(&["set-option", "-t", "main", "window-size", "manual"]);
+        self.pane_pid = self.display("#{pane_pid}").parse().ok();
+    }
+
+    /// Starts dpgui with `args` and the extra environment `env`.
+    fn start(&mut self, width: u16, height: u16, args: &[&str], env: &[(&str, &str)]) {
+        let mut argv = self.env_argv(env);
+        argv.extend(self.dpgui_argv(args));
+        self.start_argv(width, height, &argv);
+    }
+
+    fn display(&self, format: &str) -> String {
+        self.tmux_ok(&["display-message", "-p", "-t", "main", format])
+            .trim_end_matches('\n')
+            .to_string()
+    }
+
+    fn screen(&self) -> String {
+        self.tmux_ok(&["capture-pane", "-p", "-t", "main"])
+    }
+
+    /// The screen with its SGR escape sequences (colours and attributes).
+    fn screen_with_escapes(&self) -> String {
+        self.tmux_ok(&["capture-pane", "-p", "-e", "-t", "main"])
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "main"];
+        args.extend_from_slice(keys);
+        self.tmux_ok(&args);
+    }
+
+    /// Writes raw bytes to the application's terminal input, as a terminal would.
+    fn send_bytes(&self, bytes: &[u8]) {
+        let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let mut args = vec!["send-keys", "-t", "main", "-H"];
+        args.extend(hex.iter().map(String::as_str));
+        self.tmux_ok(&args);
+    }
+
+    /// A left click at a 0-based cell, in the SGR (1006) encoding dpgui turns on.
+    fn click(&self, column: usize, row: usize) {
+        let (x, y) = (column + 1, row + 1);
+        self.send_bytes(format!("\x1b[<0;{x};{y}M\x1b[<0;{x};{y}m").as_bytes());
+    }
+
+    fn resize(&self, width: u16, height: u16) {
+        let (w, h) = (width.to_string(), height.to_string());
+        self.tmux_ok(&["resize-window", "-t", "main", "-x", &w, "-y", &h]);
+    }
+
+    fn pane_dead(&self) -> bool {
+        self.display("#{pane_dead}") == "1"
+    }
+
+    /// Polls the screen every 50 ms until `pred` holds; returns that screen. After `timeout`
+    /// fails with what was expected, the last screen, the pane's state and dpgui's log.
+    fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if pred(&screen) {
+                return screen;
+            }
+            if start.elapsed() > timeout {
+                self.fail(what, &screen);
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// `wait_for` on a tmux format (pane flags) instead of the screen.
+    fn wait_for_format(&self, format: &str, want: &str) {
+        let start = Instant::now();
+        loop {
+            let got = self.display(format);
+            if got == want {
+                return;
+            }
+            if start.elapsed() > TIMEOUT {
+                self.fail(
+                    &format!("{format} == {want:?} (last {got:?})"),
+                    &self.screen(),
+                );
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Waits until every one of `needles` is on the same screen. (Whatever a test checks on
+    /// the screen belongs in the predicate: a capture can catch a frame half written.)
+    /// The exit status of the pane's process, once it has exited. tmux marks a pane dead when
+    /// its terminal closes and fills `pane_dead_status` when it reaps the process; tmux 3.3a
+    /// now and then never reaps it (a lost SIGCHLD: the process stays a zombie), so the status
+    /// is also read from the zombie's `/proc/<pid>/stat` (`exit_code`, wait(2) format).
+    fn exit_status(&self) -> i32 {
+        let pid = self.pane_pid.expect("pane pid");
+        let start = Instant::now();
+        loop {
+            let status = self.display("#{pane_dead_status}");
+            if let Ok(code) = status.parse() {
+                return code;
+            }
+            let signal = self.display("#{pane_dead_signal}");
+            assert!(
+                signal.is_empty(),
+                "killed by signal {signal}:\n{}",
+                self.screen()
+            );
+            if let Some(wait_status) = zombie_exit_code(pid) {
+                assert_eq!(
+                    wait_status & 0x7f,
+                    0,
+                    "killed by signal {}",
+                    wait_status & 0x7f
+                );
+                return wait_status >> 8;
+            }
+            if start.elapsed() > TIMEOUT {
+                self.fail("the pane's exit status", &self.screen());
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    fn wait_all(&self, needles: &[&str]) -> String {
+        self.wait_for(&format!("{needles:?} on screen"), TIMEOUT, |s| {
+            needles.iter().all(|n| s.contains(n))
+        })
+    }
+
+    /// Waits for the placeholder tab whose panel title is `title`.
+    fn wait_placeholder(&self, title: &str) -> String {
+        self.wait_for(&format!("the {title:?} tab"), TIMEOUT, |s| {
+            is_placeholder(s, title)
+        })
+    }
+
+    fn fail(&self, what: &str, screen: &str) -> ! {
+        let state = self.display(
+            "pane #{pane_width}x#{pane_height} dead=#{pane_dead} status=#{pane_dead_status} \
+             signal=#{pane_dead_signal} alternate=#{alternate_on} \
+             command=#{pane_current_command}",
+        );
+        let log = std::fs::read_to_string(self.path("state/dpgui/logs/dpgui.log"))
+            .unwrap_or_else(|e| format!("(no log: {e})"));
+        let log_tail: Vec<&str> = log.lines().rev().take(20).collect();
+        panic!(
+            "timed out after {TIMEOUT:?} waiting for {what}\n{state}\n\
+             ---- last screen ----\n{screen}\n---- end of screen ----\n\
+             ---- dpgui.log (last lines, newest first) ----\n{}",
+            log_tail.join("\n")
+        );
+    }
+
+    /// Waits for the first full frame of the Environment tab.
+    fn wait_environment(&self) -> String {
+        self.wait_for("the Environment tab", TIMEOUT, is_environment)
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+        // kill-server hangs up the pane; make sure dpgui does not outlive the test.
+        if let Some(pid) = self.pane_pid {
+            let start = Instant::now();
+            while process_alive(pid) && start.elapsed() < Duration::from_secs(3) {
+                std::thread::sleep(POLL);
+            }
+            if process_alive(pid) {
+                eprintln!("pid {pid} survived kill-server; sending SIGKILL");
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+/// Alive and not a zombie.
+fn process_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// What the status line shows on the right, e.g. "dpgui 0.1.0".
+fn version_tag() -> String {
+    format!("dpgui {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The wait(2) status of a zombie (exited, not yet reaped), from `/proc/<pid>/stat`.
+fn zombie_exit_code(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the command: state is field 3, exit_code field 52 (the last).
+    (fields.first() == Some(&"Z") && fields.len() >= 50).then(|| fields.last()?.parse().ok())?
+}
+
+fn lines(screen: &str) -> Vec<&str> {
+    screen.lines().collect()
+}
+
+/// The Environment tab is drawn: tab bar, GPU panel and the status line's hints.
+fn is_environment(screen: &str) -> bool {
+    let l = lines(screen);
+    l.first().is_some_and(|t| t.starts_with(TAB_BAR))
+        && l.get(1).is_some_and(|t| t.starts_with("┌ GPUs"))
+        && screen.contains("x end group")
+        && !screen.contains(": coming")
+}
+
+/// A placeholder tab whose panel title is `title` is drawn.
+fn is_placeholder(screen: &str, title: &str) -> bool {
+    let l = lines(screen);
+    l.first().is_some_and(|t| t.starts_with(TAB_BAR))
+        && l.get(1)
+            .is_some_and(|t| t.starts_with(&format!("┌ {title} ")))
+}
+
+/// The whole frame is laid out for a `width` x `height` terminal: the tab bar on the first row,
+/// the GPU panel's top border across the full width on the second, and (where it fits) the
+/// status line on the last. What tmux keeps of an older frame has not all of these in place:
+/// shrunk, its lines are cut short of their right corner; grown, its new rows are blank.
+fn is_frame_of(screen: &str, width: usize, height: usize) -> bool {
+    let l = lines(screen);
+    let tab_prefix: String = TAB_BAR.chars().take(width).collect();
+    l.len() == height
+        && l[0].starts_with(tab_prefix.trim_end())
+        && l[1].starts_with("┌ GPUs")
+        && l[1].ends_with('┐')
+        && l[1].chars().count() == width
+        && (width < 40 || l[height - 1].contains(&version_tag()))
+}
+
+/// The row of the Ports panel for `port` (its first holder), as whitespace-split words.
+fn port_row(screen: &str, port: u16) -> Option<Vec<String>> {
+    let needle = format!("│{port} ");
+    screen.lines().find_map(|l| {
+        let start = l.find(&needle)?;
+        // The Ports panel is on the left; cut at its right border.
+        let rest = &l[start + '│'.len_utf8()..];
+        let cell = rest.split('│').next()?;
+        Some(cell.split_whitespace().map(str::to_string).collect())
+    })
+}
+
+/// True when an SGR sequence in `screen` sets a foreground or background colour.
+fn has_colour(screen: &str) -> bool {
+    let mut rest = screen;
+    while let Some(i) = rest.find("\x1b[") {
+        rest = &rest[i + 2..];
+        let Some(end) = rest.find(|c: char| !(c.is_ascii_digit() || c == ';')) else {
+            break;
+        };
+        if rest[end..].starts_with('m') {
+            for p in rest[..end].split(';') {
+                if let Ok(n) = p.parse::<u32>()
+                    && matches!(n, 30..=38 | 40..=48 | 90..=97 | 100..=107)
+                {
+                    return true;
+                }
+            }
+        }
+        rest = &rest[end..];
+    }
+    false
+}
+
+fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("0.0.0.0", port)).is_ok()
+}
+
+#[test]
+fn starts_at_120x40_with_tab_bar_gpus_and_ports() {
+    let Some(mut t) = sandbox("start") else {
+        return;
+    };
+    // A port this test process holds: dpgui must show it in use, by this process.
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let default_free = port_is_free(29500);
+    let port_arg = port.to_string();
+    t.start(
+        120,
+        40,
+        &["--fake-gpus", "2", "--watch-port", &port_arg],
+        &[],
+    );
+    assert_eq!(t.display("#{pane_width}x#{pane_height}"), "120x40");
+
+    // 29500: free, unless something on this machine holds it.
+    let want_default = |row: &[String]| {
+        if default_free {
+            row == ["29500", "free"]
+        } else {
+            row.get(1).is_some_and(|st| st != "free")
+        }
+    };
+    let me = std::process::id().to_string();
+    let want_held = |row: &[String]| row.len() >= 4 && row[1..3] == ["in", "use"] && row[3] == me;
+    let what = format!(
+        "tab bar, both fake GPUs, 29500 {}, port {port} in use by pid {me} (this test)",
+        if default_free { "free" } else { "busy" },
+    );
+    let screen = t.wait_for(&what, TIMEOUT, |s| {
+        is_environment(s)
+            && s.contains("│0  H100 80GB HBM3")
+            && s.contains("│1  H100 80GB HBM3")
+            && port_row(s, 29500).is_some_and(|r| want_default(&r))
+            && port_row(s, port).is_some_and(|r| want_held(&r))
+    });
+    assert!(screen.contains("1 Environment"), "{screen}");
+
+    // The real terminal state: alternate screen, mouse reporting (SGR), hidden cursor, colour.
+    assert_eq!(t.display("#{alternate_on}"), "1");
+    assert_eq!(t.display("#{mouse_sgr_flag}"), "1");
+    assert_eq!(t.display("#{cursor_flag}"), "0");
+    assert!(
+        has_colour(&t.screen_with_escapes()),
+        "the dark theme draws in colour"
+    );
+    drop(held);
+}
+
+#[test]
+fn number_keys_and_tab_backtab_switch_tabs() {
+    let Some(mut t) = sandbox("tabs") else {
+        return;
+    };
+    t.start(120, 40, &["--fake-gpus", "2"], &[]);
+    t.wait_environment();
+
+    t.send(&["2"]);
+    t.wait_placeholder("Datasets: coming");
+    t.send(&["3"]);
+    t.wait_placeholder("Config editor: coming");
+    t.send(&["4"]);
+    t.wait_placeholder("Jobs: coming");
+
+    // Tab wraps from the last tab to the first, BackTab from the first to the last.
+    t.send(&["Tab"]);
+    t.wait_environment();
+    t.send(&["Tab"]);
+    t.wait_placeholder("Datasets: coming");
+    t.send(&["Tab"]);
+    t.wait_placeholder("Config editor: coming");
+    t.send(&["BTab"]);
+    t.wait_placeholder("Datasets: coming");
+    t.send(&["BTab"]);
+    t.wait_environment();
+    t.send(&["BTab"]);
+    t.wait_placeholder("Jobs: coming");
+
+    t.send(&["1"]);
+    t.wait_environment();
+    assert!(!t.pane_dead());
+}
+
+#[test]
+fn help_opens_with_question_mark_and_closes_with_esc() {
+    let Some(mut t) = sandbox("help") else {
+        return;
+    };
+    t.start(120, 40, &["--fake-gpus", "2"], &[]);
+    t.wait_environment();
+
+    t.send(&["?"]);
+    t.wait_all(&[
+        "┌ Help ",
+        "end the selected process group",
+        "quit (running jobs keep running)",
+        "? or Esc to close",
+    ]);
+
+    t.send(&["Escape"]);
+    t.wait_for("help closed", TIMEOUT, |s| {
+        is_environment(s)
+            && !s.contains("end the selected process group")
+            && !s.contains("? or Esc to close")
+    });
+    assert!(!t.pane_dead());
+}
+
+#[test]
+fn q_quits_and_leaves_the_alternate_screen() {
+    let Some(mut t) = sandbox("quit") else {
+        return;
+    };
+    t.start(120, 40, &["--fake-gpus", "2"], &[]);
+    t.wait_environment();
+    assert_eq!(t.display("#{remain-on-exit}"), "on");
+    assert_eq!(t.display("#{alternate_on}"), "1");
+
+    t.send(&["q"]);
+    t.wait_for_format("#{pane_dead}", "1");
+    assert_eq!(t.exit_status(), 0, "dpgui exits with status 0");
+    assert_eq!(t.display("#{alternate_on}"), "0", "alternate screen left");
+    let screen = t.screen();
+    assert!(
+        !screen.contains("Environment") && !screen.contains("┌ GPUs"),
+        "the normal screen is back, without the dashboard:\n{screen}"
+    );
+    assert!(!screen.contains("panicked"), "{screen}");
+}
+
+#[test]
+fn ctrl_c_quits_and_restores_the_terminal_for_the_shell() {
+    let Some(mut t) = sandbox("ctrlc") else {
+        return;
+    };
+    // A shell runs dpgui, then reports its exit status and whether the tty modes came back.
+    let script = r#"before=$(stty -g); "$@"; rc=$?; after=$(stty -g)
+if [ "$before" = "$after" ]; then tty=restored; else tty=CHANGED; fi
+echo "dpgui exited rc=$rc tty=$tty"; exec sleep 600"#;
+    let mut argv = t.env_argv(&[]);
+    argv.extend(["sh".into(), "-c".into(), script.into(), "sh".into()]);
+    argv.extend(t.dpgui_argv(&["--fake-gpus", "2"]));
+    t.start_argv(120, 40, &argv);
+    t.wait_environment();
+
+    t.send(&["C-c"]);
+    let screen = t.wait_for("the shell's report", TIMEOUT, |s| {
+        s.lines().any(|l| {
+            l.starts_with("dpgui exited rc=")
+                && (l.ends_with("tty=restored") || l.ends_with("tty=CHANGED"))
+        })
+    });
+    assert!(
+        screen.contains("dpgui exited rc=0 tty=restored"),
+        "raw mode undone, exit status 0:\n{screen}"
+    );
+    assert!(!screen.contains("┌ GPUs"), "{screen}");
+    assert!(!t.pane_dead(), "the shell is still running");
+    assert_eq!(t.display("#{alternate_on}"), "0", "alternate screen left");
+    assert_eq!(t.display("#{cursor_flag}"), "1", "cursor shown again");
+    assert_eq!(
+        t.display("#{mouse_any_flag}#{mouse_button_flag}#{mouse_standard_flag}#{mouse_sgr_flag}"),
+        "0000",
+        "mouse reporting turned off"
+    );
+}
+
+#[test]
+fn survives_resizes_down_to_20x5_and_redraws_at_120x40() {
+    let Some(mut t) = sandbox("resize") else {
+        return;
+    };
+    t.start(120, 40, &["--fake-gpus", "2"], &[]);
+    t.wait_environment();
+    let pid = t.pane_pid.expect("pane pid");
+
+    for (w, h) in [(40u16, 12u16), (120, 40), (20, 5), (120, 40)] {
+        t.resize(w, h);
+        assert_eq!(
+            t.display("#{pane_width}x#{pane_height}"),
+            format!("{w}x{h}")
+        );
+        t.wait_for(&format!("a frame drawn at {w}x{h}"), TIMEOUT, |s| {
+            is_frame_of(s, w.into(), h.into())
+        });
+        assert!(!t.pane_dead(), "dpgui died at {w}x{h}:\n{}", t.screen());
+        assert!(process_alive(pid));
+    }
+    let screen = t.wait_for("the full dashboard again", TIMEOUT, |s| {
+        is_environment(s) && port_row(s, 29500).is_some() && s.contains(&version_tag())
+    });
+    assert_eq!(lines(&screen)[0].trim_end(), TAB_BAR, "tab bar intact");
+    // Still responsive after all that.
+    t.send(&["2"]);
+    t.wait_placeholder("Datasets: coming");
+}
+
+#[test]
+fn mouse_clicks_on_tab_titles_switch_tabs() {
+    let Some(mut t) = sandbox("mouse") else {
+        return;
+    };
+    t.start(120, 40, &["--fake-gpus", "2"], &[]);
+    let screen = t.wait_environment();
+    assert_eq!(
+        t.display("#{mouse_sgr_flag}"),
+        "1",
+        "SGR mouse reporting is on"
+    );
+    // tmux cannot click by itself: write the bytes a terminal sends for a click, at the
+    // column where each title is drawn.
+    let column_of = |title: &str| {
+        let row0 = lines(&screen)[0];
+        row0[..row0.find(title).unwrap()].chars().count()
+    };
+    t.click(column_of("2 Datasets"), 0);
+    t.wait_placeholder("Datasets: coming");
+    t.click(column_of("4 Jobs"), 0);
+    t.wait_placeholder("Jobs: coming");
+    t.click(column_of("1 Environment"), 0);
+    t.wait_environment();
+}
+
+#[test]
+fn no_color_still_runs_and_draws_without_colour() {
+    let Some(mut t) = sandbox("nocolor") else {
+        return;
+    };
+    t.start(120, 40, &["--fake-gpus", "2"], &[("NO_COLOR", "1")]);
+    let screen = t.wait_for("Environment tab with the NO_COLOR theme", TIMEOUT, |s| {
+        is_environment(s) && s.contains("· NO_COLOR ·") && s.contains("H100")
+    });
+    assert!(screen.contains("1 Environment"));
+    let escaped = t.screen_with_escapes();
+    assert!(
+        !has_colour(&escaped),
+        "NO_COLOR: no colour in any SGR sequence:\n{}",
+        escaped.escape_debug()
+    );
+    t.send(&["3"]);
+    t.wait_placeholder("Config editor: coming");
+}
+
+#[test]
+fn malformed_config_shows_a_warning_with_its_line_instead_of_crashing() {
+    let Some(mut t) = sandbox("badconfig") else {
+        return;
+    };
+    let file: PathBuf = t.dpgui_config_dir().join("config.toml");
+    std::fs::write(&file, "# dpgui\nrefresh_secs = = 2\n").unwrap();
+    t.start(120, 40, &["--fake-gpus", "2"], &[]);
+    let tail = file_name_tail(&file);
+    let warning = format!("{tail}: line 2: not valid TOML");
+    let screen = t.wait_for(
+        &format!("the status line to say {warning:?}"),
+        TIMEOUT,
+        |s| is_environment_warned(s, &warning),
+    );
+    assert!(screen.contains("1 Environment"));
+    // The checks panel repeats it as `file:line`.
+    t.wait_all(&["dpgui config", &format!("{tail}:2: not valid TOML")]);
+    assert!(!t.pane_dead());
+    // Esc clears the message; the key hints come back.
+    t.send(&["Escape"]);
+    t.wait_environment();
+}
+
+/// The Environment tab, whose status line shows `warning` instead of the key hints.
+fn is_environment_warned(screen: &str, warning: &str) -> bool {
+    let l = lines(screen);
+    l.first().is_some_and(|t| t.starts_with(TAB_BAR))
+        && l.get(1).is_some_and(|t| t.starts_with("┌ GPUs"))
+        && l.last().is_some_and(|s| s.contains(warning))
+}
+
+/// `dpgui/config.toml`: the end of the path, which the status line shows whole.
+fn file_name_tail(file: &Path) -> &str {
+    let s = file.to_str().unwrap();
+    &s[s.len() - "dpgui/config.toml".len()..]
+}
