@@ -121,6 +121,14 @@ fn inventory() -> Inventory {
         ],
         pid_groups: [(20000, 19990), (20001, 19990)].into_iter().collect(),
         leftovers: vec![group],
+        host: Some(dpgui::system::host::HostSummary {
+            hostname: "gpu-box".into(),
+            cpus: 64,
+            cpu_pct: Some(12.5),
+            memory_used_bytes: 100 << 30,
+            memory_total_bytes: 512 << 30,
+            load1: 3.25,
+        }),
         ..Default::default()
     }
 }

@@ -110,6 +110,9 @@ pub struct Inventory {
     pub pid_groups: HashMap<u32, u32>,
     /// Processes whose fds could not be read (other users when not root).
     pub unreadable_pids: usize,
+    /// CPU, memory and load of the machine.
+    #[serde(skip)]
+    pub host: Option<super::host::HostSummary>,
 }
 
 /// Inputs gathered from the machine.
@@ -257,6 +260,7 @@ pub fn assemble(f: &Facts) -> Inventory {
         other_groups: other_groups.into_values().collect(),
         pid_groups,
         unreadable_pids: 0,
+        host: None,
     }
 }
 

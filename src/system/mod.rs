@@ -4,6 +4,7 @@
 pub mod checks;
 pub mod checkout;
 pub mod gpu;
+pub mod host;
 pub mod inventory;
 pub mod ports;
 pub mod procs;

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::settings::Settings;
 use crate::system::gpu::{self, GpuFeed, NvmlBackend};
-use crate::system::inventory::{self, Inventory};
+use crate::system::inventory;
 use crate::system::procs::ProcessScanner;
 use crate::system::{checkout, checks, python, signals};
 use app::{AppInfo, Command, Event, State};
@@ -85,7 +85,7 @@ async fn event_loop(
     let (mut gpu_rx, gpu_handle) =
         gpu::spawn_sampler(backend, settings.refresh, gpu::DEFAULT_HISTORY_LEN);
 
-    let (tx, mut rx) = mpsc::channel::<Event>(64);
+    let (tx, mut rx) = mpsc::channel::<Msg>(64);
     let (refresh_tx, refresh_rx) = watch::channel(0u64);
     spawn_inventory(settings.clone(), gpu_rx.clone(), refresh_rx, tx.clone());
     let mut checks_task = Some(spawn_checks(settings.clone(), gpu_rx.clone(), tx.clone()));
@@ -107,11 +107,15 @@ async fn event_loop(
                 crossterm::event::Event::Resize(w, h) => Some(Event::Resize(w, h)),
                 _ => None,
             },
-            Ok(()) = gpu_rx.changed() => {
-                let feed: GpuFeed = gpu_rx.borrow_and_update().clone();
-                Some(Event::Gpu(feed))
-            }
-            Some(e) = rx.recv() => Some(e),
+            r = gpu_rx.changed() => match r {
+                Ok(()) => Some(Event::Gpu(gpu_rx.borrow_and_update().clone())),
+                // The sampler thread only ends early by panicking: the app must not go on half alive.
+                Err(_) => return Err(color_eyre::eyre::eyre!("the GPU sampler thread crashed (see the log)")),
+            },
+            Some(e) = rx.recv() => match e {
+                Fatal(msg) => return Err(color_eyre::eyre::eyre!(msg)),
+                Ui(e) => Some(e),
+            },
             _ = tokio::time::sleep(wait), if dirty => None,
         };
         if let Some(ev) = ev {
@@ -140,12 +144,20 @@ async fn event_loop(
                             ..Default::default()
                         };
                         let tx = tx.clone();
-                        tokio::task::spawn_blocking(move || {
-                            let report = inventory::free_group(&group, opts, &mut || {
-                                Some(gpu::sample_once())
+                        tokio::spawn(async move {
+                            let job = tokio::task::spawn_blocking(move || {
+                                inventory::free_group(&group, opts, &mut || {
+                                    Some(gpu::sample_once())
+                                })
                             });
-                            tracing::info!(?report, "stop finished");
-                            let _ = tx.blocking_send(Event::StopDone(Box::new(report)));
+                            let msg = match job.await {
+                                Ok(report) => {
+                                    tracing::info!(?report, "stop finished");
+                                    Ui(Event::StopDone(Box::new(report)))
+                                }
+                                Err(e) => Fatal(format!("ending processes crashed: {e}")),
+                            };
+                            let _ = tx.send(msg).await;
                         });
                     }
                 }
@@ -175,31 +187,42 @@ pub fn gpu_names(snap: &crate::system::gpu::GpuSnapshot) -> Option<Vec<String>> 
         .map(|_| snap.gpus.iter().map(|g| g.name.clone()).collect())
 }
 
+/// What background tasks send: an event for `update`, or a failure that must end the app.
+enum Msg {
+    Ui(Event),
+    Fatal(String),
+}
+use Msg::{Fatal, Ui};
+
 /// Scans processes and ports each time the GPU sampler publishes (so both share one clock), or
 /// when a refresh is asked for. The scan itself runs on a blocking thread.
 fn spawn_inventory(
     settings: Arc<Settings>,
     mut gpu_rx: watch::Receiver<GpuFeed>,
     mut refresh_rx: watch::Receiver<u64>,
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Msg>,
 ) {
     tokio::spawn(async move {
-        let scanner = Arc::new(std::sync::Mutex::new(ProcessScanner::new()));
+        let scanner = Arc::new(std::sync::Mutex::new((
+            ProcessScanner::new(),
+            crate::system::host::HostSampler::default(),
+        )));
         let state_dir: PathBuf = crate::paths::state_dir();
         loop {
             let snap = gpu_rx.borrow().snapshot.clone();
             let (s, st, sc) = (settings.clone(), state_dir.clone(), scanner.clone());
-            let inv: Option<Inventory> = tokio::task::spawn_blocking(move || {
-                let mut sc = sc.lock().ok()?;
-                let (inv, _table) = inventory::scan(&mut sc, &s.watched_ports, snap.as_ref(), &st);
-                Some(inv)
-            })
-            .await
-            .ok()
-            .flatten();
-            if let Some(inv) = inv
-                && tx.send(Event::Inventory(inv)).await.is_err()
-            {
+            let scan = tokio::task::spawn_blocking(move || {
+                let mut guard = sc.lock().unwrap_or_else(|p| p.into_inner());
+                let (procs, host) = &mut *guard;
+                let mut inv = inventory::scan(procs, &s.watched_ports, snap.as_ref(), &st).0;
+                inv.host = Some(host.sample());
+                inv
+            });
+            let msg = match scan.await {
+                Ok(inv) => Ui(Event::Inventory(inv)),
+                Err(e) => Fatal(format!("the process scanner crashed: {e}")),
+            };
+            if tx.send(msg).await.is_err() {
                 return;
             }
             tokio::select! {
@@ -215,10 +238,10 @@ fn spawn_inventory(
 fn spawn_checks(
     settings: Arc<Settings>,
     mut gpu_rx: watch::Receiver<GpuFeed>,
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Msg>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let _ = tx.send(Event::ChecksStarted).await;
+        let _ = tx.send(Ui(Event::ChecksStarted)).await;
         // The NCCL advice depends on the GPU names: wait for the first sample (it is quick).
         let gpu_names = match gpu_rx.wait_for(|f| f.snapshot.is_some()).await {
             Ok(feed) => feed.snapshot.as_ref().and_then(gpu_names),
@@ -243,13 +266,13 @@ fn spawn_checks(
             c.extend(config_checks(&settings));
             c
         };
-        let _ = tx.send(Event::Checks(eval(None))).await;
-        let _ = tx.send(Event::ChecksStarted).await;
+        let _ = tx.send(Ui(Event::Checks(eval(None)))).await;
+        let _ = tx.send(Ui(Event::ChecksStarted)).await;
         let result = match &py.path {
             Some(p) => Some(python::probe(p, settings.probe_timeout).await),
             None => None,
         };
-        let _ = tx.send(Event::Checks(eval(result.as_ref()))).await;
+        let _ = tx.send(Ui(Event::Checks(eval(result.as_ref())))).await;
     })
 }
 

@@ -90,6 +90,26 @@ fn draw_tabs(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
         spans.push(Span::styled(tab_label(t), style));
         spans.push(Span::raw(" "));
     }
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    if let Some(h) = s.env.inventory.as_ref().and_then(|i| i.host.as_ref()) {
+        let cpu = h
+            .cpu_pct
+            .map(|p| format!("{p:.0}%"))
+            .unwrap_or_else(|| "…".into());
+        let text = format!(
+            "{} · CPU {cpu} of {} · RAM {}/{} · load {:.2} ",
+            h.hostname,
+            h.cpus,
+            crate::units::format_bytes(h.memory_used_bytes).replace(" GiB", ""),
+            crate::units::format_bytes(h.memory_total_bytes),
+            h.load1
+        );
+        let free = (area.width as usize).saturating_sub(used);
+        if text.chars().count() < free {
+            spans.push(Span::raw(" ".repeat(free - text.chars().count())));
+            spans.push(Span::styled(text, theme.muted()));
+        }
+    }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
