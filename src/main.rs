@@ -108,6 +108,17 @@ fn main() -> color_eyre::Result<()> {
     for p in &settings.problems {
         tracing::warn!(line = p.line, "{}", p.message);
     }
+    if cli.cmd.is_some() {
+        // Headless output piped into `head` and the like: end quietly like other CLI tools
+        // instead of reporting a broken pipe (Rust ignores SIGPIPE by default).
+        // SAFETY: SIG_DFL installs no handler, so no code of ours runs in signal context.
+        unsafe {
+            let _ = nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGPIPE,
+                nix::sys::signal::SigHandler::SigDfl,
+            );
+        }
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
