@@ -94,7 +94,7 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
 fn main() -> color_eyre::Result<()> {
     color_eyre::install()?;
     let cli = Cli::parse();
-    let _guard = init_logging();
+    let guard = init_logging();
     let overrides = dpgui::settings::Overrides {
         config_file: cli.config.clone(),
         diffusion_pipe: cli.diffusion_pipe.clone(),
@@ -174,5 +174,7 @@ fn main() -> color_eyre::Result<()> {
     };
     // The runtime may hold a blocking probe; do not wait for it on the way out.
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    // exit() skips destructors: flush the log first.
+    drop(guard);
     std::process::exit(code);
 }
