@@ -254,6 +254,7 @@ fn free(settings: &Settings, watched: &[u16], pgid: u32, a: &PortsArgs) -> color
     let snap = gpu_snapshot();
     let (inv, _table) = inventory::scan(
         &mut ProcessScanner::new(),
+        &mut inventory::PortScanner::default(),
         watched,
         Some(&snap),
         &state_dir,

@@ -41,7 +41,14 @@ fn expect_line(out: &mut BufReader<ChildStdout>, prefix: &str) -> String {
 
 fn scan(watched: &[u16]) -> Inventory {
     let state = tempfile::tempdir().unwrap();
-    inventory::scan(&mut ProcessScanner::new(), watched, None, state.path()).0
+    inventory::scan(
+        &mut ProcessScanner::new(),
+        &mut inventory::PortScanner::default(),
+        watched,
+        None,
+        state.path(),
+    )
+    .0
 }
 
 fn group(inv: &Inventory, pgid: u32) -> LeftoverGroup {
@@ -242,4 +249,40 @@ fn other_users_processes_need_the_extra_confirmation() {
     let report = inventory::free_group(&g, allowed, &mut || None);
     assert_eq!(report.outcomes[0].fate, Fate::Terminated);
     rank.wait().unwrap();
+}
+
+#[test]
+fn port_scanner_cache_follows_a_new_holder() {
+    let port = free_port();
+    let spawn = || {
+        let mut c = Command::new("python3")
+            .arg(fixture().join("train.py"))
+            .args(["--local_rank=0", &format!("--master_port={port}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(c.stdout.take().unwrap());
+        expect_line(&mut out, "LISTENING");
+        c
+    };
+    let mut scanner = inventory::PortScanner::default();
+    let holders = |s: &mut inventory::PortScanner| -> Vec<u32> {
+        let (_, owners, _) = s.scan(&[port]);
+        owners.into_values().flatten().collect()
+    };
+    let mut first = spawn();
+    let _g1 = GroupGuard(first.id());
+    assert_eq!(holders(&mut scanner), vec![first.id()]);
+    // Served from the cache (the known holder still holds the same socket).
+    assert_eq!(holders(&mut scanner), vec![first.id()]);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(holders(&mut scanner), Vec::<u32>::new());
+    let mut second = spawn();
+    let _g2 = GroupGuard(second.id());
+    assert_eq!(holders(&mut scanner), vec![second.id()]);
+    second.kill().unwrap();
+    second.wait().unwrap();
 }

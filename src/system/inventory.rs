@@ -397,14 +397,49 @@ fn holder(f: &Facts, p: &ProcInfo) -> Holder {
 
 /// Reads listeners for `watched` and their owners from the machine.
 pub fn scan_ports(watched: &[u16]) -> (Vec<Listener>, HashMap<u64, Vec<u32>>, usize) {
-    let listeners = ports::listeners(Some(watched)).unwrap_or_default();
-    if listeners.is_empty() {
-        // Nothing listens: no need to walk every process's fds.
-        return (listeners, HashMap::new(), 0);
+    PortScanner::default().scan(watched)
+}
+
+/// Finds who holds the watched ports, remembering the answer between refreshes: the walk over
+/// every fd on the machine is repeated only when the set of listening sockets changes, a known
+/// holder no longer holds its socket, or `FULL_WALK_EVERY` has passed (to catch a process that
+/// inherited the socket since). In between, only the known holders' fds are read.
+#[derive(Debug, Default)]
+pub struct PortScanner {
+    inodes: HashSet<u64>,
+    owners: HashMap<u64, Vec<u32>>,
+    unreadable: usize,
+    last_full: Option<std::time::Instant>,
+}
+
+const FULL_WALK_EVERY: Duration = Duration::from_secs(10);
+
+impl PortScanner {
+    pub fn scan(&mut self, watched: &[u16]) -> (Vec<Listener>, HashMap<u64, Vec<u32>>, usize) {
+        let listeners = ports::listeners(Some(watched)).unwrap_or_default();
+        let inodes: HashSet<u64> = listeners.iter().map(|l| l.inode).collect();
+        if inodes.is_empty() {
+            // Nothing listens: no need to walk every process's fds.
+            *self = PortScanner::default();
+            return (listeners, HashMap::new(), 0);
+        }
+        let recent = self
+            .last_full
+            .is_some_and(|t| t.elapsed() < FULL_WALK_EVERY);
+        if recent && inodes == self.inodes {
+            let known: Vec<u32> = self.owners.values().flatten().copied().collect();
+            let now = ports::inode_owners_among(&inodes, &known);
+            if now.owners == self.owners {
+                return (listeners, self.owners.clone(), self.unreadable);
+            }
+        }
+        let found = ports::inode_owners(&inodes);
+        self.inodes = inodes;
+        self.owners = found.owners.clone();
+        self.unreadable = found.unreadable_pids;
+        self.last_full = Some(std::time::Instant::now());
+        (listeners, found.owners, found.unreadable_pids)
     }
-    let inodes: HashSet<u64> = listeners.iter().map(|l| l.inode).collect();
-    let owners = ports::inode_owners(&inodes);
-    (listeners, owners.owners, owners.unreadable_pids)
 }
 
 /// The identities a stop of `group` would signal, re-read from the live table.
@@ -425,12 +460,13 @@ pub fn group_targets(group: &LeftoverGroup) -> Vec<super::signals::Target> {
 /// Scans the machine now: processes, listeners on `watched`, live dpgui jobs.
 pub fn scan(
     scanner: &mut super::procs::ProcessScanner,
+    port_scanner: &mut PortScanner,
     watched: &[u16],
     gpu: Option<&GpuSnapshot>,
     state_dir: &std::path::Path,
 ) -> (Inventory, ProcessTable) {
     let table = scanner.scan();
-    let (listeners, owners, unreadable) = scan_ports(watched);
+    let (listeners, owners, unreadable) = port_scanner.scan(watched);
     let live_jobs: HashSet<String> = crate::jobs::live_jobs(state_dir).into_keys().collect();
     let mut inv = assemble(&Facts {
         table: &table,

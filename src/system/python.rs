@@ -1,6 +1,7 @@
 //! The Python environment diffusion-pipe will run in: which interpreter, and what it has
 //! installed (probed by running it with a small embedded script).
 
+use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -361,8 +362,11 @@ _out.flush()
 /// Most bytes of stdout/stderr kept; the rest is read and dropped so the child never blocks.
 const OUTPUT_CAP: usize = 256 * 1024;
 /// How long to wait for the pipes to close once the interpreter exited (a descendant may hold
-/// them open).
+/// them open) before killing what is left of its process group.
 const PIPE_GRACE: Duration = Duration::from_secs(2);
+/// Most reads of the final non-blocking drain of a pipe (8 KiB each), so a descendant outside
+/// the group that keeps writing cannot keep the probe busy.
+const DRAIN_READS: usize = 256;
 
 /// Runs `python -c PROBE_SCRIPT` and parses its report. Never panics, whatever the interpreter
 /// prints. The interpreter runs in its own process group; on timeout the whole group is killed
@@ -386,10 +390,24 @@ pub async fn probe(python: &Path, timeout: Duration) -> ProbeResult {
     // If this future is dropped mid-probe (the caller gave up), kill the whole group, not just
     // the interpreter (`kill_on_drop` only reaches the direct child).
     let mut guard = GroupGuard(pgid);
-    let out_task = tokio::spawn(read_capped(child.stdout.take()));
-    let err_task = tokio::spawn(read_capped(child.stderr.take()));
+    // The output is read here, into buffers this function owns, so whatever was read survives
+    // every way the reading below can be cut short.
+    let mut out = Capture::new(child.stdout.take());
+    let mut err = Capture::new(child.stderr.take());
 
-    let status = match tokio::time::timeout(timeout, child.wait()).await {
+    // Wait for the interpreter, reading both pipes meanwhile so it never blocks on a full one.
+    let waited = tokio::time::timeout(timeout, async {
+        let mut reading = std::pin::pin!(read_both(&mut out, &mut err));
+        let mut eof = false;
+        loop {
+            tokio::select! {
+                s = child.wait() => break s,
+                () = &mut reading, if !eof => eof = true,
+            }
+        }
+    })
+    .await;
+    let status = match waited {
         Ok(Ok(s)) => {
             // Reaped: from here on the id is only used deliberately, below.
             guard.disarm();
@@ -398,16 +416,12 @@ pub async fn probe(python: &Path, timeout: Duration) -> ProbeResult {
         Ok(Err(e)) => {
             guard.kill();
             let _ = child.kill().await;
-            out_task.abort();
-            err_task.abort();
             return failed(format!("waiting for {} failed: {e}", python.display()));
         }
         Err(_) => {
             // The leader is alive or a zombie until we reap it, so the group id is still ours.
             guard.kill();
             let _ = child.kill().await; // SIGKILL (harmless if already dead) and reap
-            out_task.abort();
-            err_task.abort();
             return failed(format!(
                 "python probe timed out after {} (importing torch can take a while; press r to \
                  retry)",
@@ -416,25 +430,87 @@ pub async fn probe(python: &Path, timeout: Duration) -> ProbeResult {
         }
     };
 
-    // The interpreter exited. Collect its output; if a descendant keeps the pipes open, give
-    // it a moment, then kill what is left of the group (a group id stays allocated while the
-    // group has members, so this cannot hit a stranger) and take what was read.
-    let mut collect = std::pin::pin!(async { (out_task.await, err_task.await) });
-    let (out, err) = match tokio::time::timeout(PIPE_GRACE, &mut collect).await {
-        Ok(v) => v,
-        Err(_) => {
-            kill_group(pgid);
-            tokio::time::timeout(PIPE_GRACE, &mut collect)
-                .await
-                .unwrap_or((Ok(Vec::new()), Ok(Vec::new())))
+    // The interpreter exited, so everything it wrote is in `out`/`err` or still in the pipes.
+    // Read on until the pipes close; if a descendant keeps them open, give it a moment, then
+    // kill what is left of the group (a group id stays allocated while the group has members,
+    // so this cannot hit a stranger) and take what the pipes hold without waiting any longer:
+    // nothing the interpreter printed depends on how quickly this process gets to read it, and
+    // a descendant outside the group (its own session) cannot keep the answer from us.
+    if tokio::time::timeout(PIPE_GRACE, read_both(&mut out, &mut err))
+        .await
+        .is_err()
+    {
+        kill_group(pgid);
+        out.drain_buffered();
+        err.drain_buffered();
+    }
+    interpret(python, status, &out.buf, &err.buf)
+}
+
+/// One of the child's output pipes and what has been read from it (at most [`OUTPUT_CAP`]).
+struct Capture<R> {
+    /// `None` once it reached end of file (or failed).
+    pipe: Option<R>,
+    buf: Vec<u8>,
+}
+
+impl<R: AsyncRead + AsFd + Unpin> Capture<R> {
+    fn new(pipe: Option<R>) -> Self {
+        Capture {
+            pipe,
+            buf: Vec::new(),
         }
-    };
-    interpret(
-        python,
-        status,
-        &out.unwrap_or_default(),
-        &err.unwrap_or_default(),
-    )
+    }
+
+    fn keep(&mut self, bytes: &[u8]) {
+        let room = OUTPUT_CAP.saturating_sub(self.buf.len());
+        self.buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    /// Reads until end of file. Cancel safe: dropped mid-way, nothing read is lost and the next
+    /// call carries on.
+    async fn read_to_eof(&mut self) {
+        let mut chunk = [0u8; 8192];
+        while let Some(pipe) = self.pipe.as_mut() {
+            match pipe.read(&mut chunk).await {
+                Ok(0) | Err(_) => self.pipe = None,
+                Ok(n) => self.keep(&chunk[..n]),
+            }
+        }
+    }
+
+    /// Takes what the pipe holds right now, without waiting for more, and closes it.
+    fn drain_buffered(&mut self) {
+        let Some(pipe) = self.pipe.take() else {
+            return;
+        };
+        // tokio already made it non-blocking; a blocking read here could wait forever.
+        if rustix::io::ioctl_fionbio(&pipe, true).is_err() {
+            return;
+        }
+        let mut chunk = [0u8; 8192];
+        let mut reads = 0;
+        while reads < DRAIN_READS {
+            match rustix::io::read(&pipe, &mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    reads += 1;
+                    self.keep(&chunk[..n]);
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => break, // EAGAIN: nothing more buffered
+            }
+        }
+    }
+}
+
+/// Reads both pipes until both reach end of file. Cancel safe, like [`Capture::read_to_eof`].
+async fn read_both<A, B>(a: &mut Capture<A>, b: &mut Capture<B>)
+where
+    A: AsyncRead + AsFd + Unpin,
+    B: AsyncRead + AsFd + Unpin,
+{
+    tokio::join!(a.read_to_eof(), b.read_to_eof());
 }
 
 /// Kills a process group on drop unless disarmed.
@@ -515,24 +591,6 @@ fn kill_group(pgid: Option<i32>) {
             nix::sys::signal::Signal::SIGKILL,
         );
     }
-}
-
-async fn read_capped<R: AsyncRead + Unpin>(r: Option<R>) -> Vec<u8> {
-    let Some(mut r) = r else {
-        return Vec::new();
-    };
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        match r.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let room = OUTPUT_CAP.saturating_sub(buf.len());
-                buf.extend_from_slice(&chunk[..n.min(room)]);
-            }
-        }
-    }
-    buf
 }
 
 fn fmt_secs(d: Duration) -> String {

@@ -205,6 +205,7 @@ fn spawn_inventory(
     tokio::spawn(async move {
         let scanner = Arc::new(std::sync::Mutex::new((
             ProcessScanner::new(),
+            inventory::PortScanner::default(),
             crate::system::host::HostSampler::default(),
         )));
         let state_dir: PathBuf = crate::paths::state_dir();
@@ -213,8 +214,8 @@ fn spawn_inventory(
             let (s, st, sc) = (settings.clone(), state_dir.clone(), scanner.clone());
             let scan = tokio::task::spawn_blocking(move || {
                 let mut guard = sc.lock().unwrap_or_else(|p| p.into_inner());
-                let (procs, host) = &mut *guard;
-                let mut inv = inventory::scan(procs, &s.watched_ports, snap.as_ref(), &st).0;
+                let (procs, ports, host) = &mut *guard;
+                let mut inv = inventory::scan(procs, ports, &s.watched_ports, snap.as_ref(), &st).0;
                 inv.host = Some(host.sample());
                 inv
             });
