@@ -275,9 +275,7 @@ fn free(settings: &Settings, watched: &[u16], pgid: u32, a: &PortsArgs) -> color
     }
     if group.other_user {
         if current_uid() != 0 {
-            eprintln!(
-                "dpgui: group {pgid} has processes of another user; only root can end them"
-            );
+            eprintln!("dpgui: group {pgid} has processes of another user; only root can end them");
             return Ok(2);
         }
         if !a.allow_other_users {

@@ -145,7 +145,8 @@ fn main() -> color_eyre::Result<()> {
         None => {
             use dpgui::tui::theme;
             let no_color = theme::no_color_env();
-            let th = match theme::load(&settings.theme, &dpgui::paths::user_themes_dir(), no_color) {
+            let th = match theme::load(&settings.theme, &dpgui::paths::user_themes_dir(), no_color)
+            {
                 Ok(t) => t,
                 Err(e) => {
                     eprintln!("dpgui: {e}");

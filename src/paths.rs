@@ -5,7 +5,9 @@ use std::path::PathBuf;
 fn xdg(var: &str, fallback: &str) -> PathBuf {
     match std::env::var_os(var).filter(|v| !v.is_empty()) {
         Some(v) if PathBuf::from(&v).is_absolute() => PathBuf::from(v),
-        _ => dirs::home_dir().unwrap_or_else(|| PathBuf::from("/tmp")).join(fallback),
+        _ => dirs::home_dir()
+            .unwrap_or_else(|| PathBuf::from("/tmp"))
+            .join(fallback),
     }
 }
 

@@ -88,7 +88,11 @@ pub struct Settings {
 pub const DEFAULT_PORT: u16 = 29500;
 
 fn secs(v: f64, min: f64, max: f64) -> Duration {
-    Duration::from_secs_f64(if v.is_finite() { v.clamp(min, max) } else { min })
+    Duration::from_secs_f64(if v.is_finite() {
+        v.clamp(min, max)
+    } else {
+        min
+    })
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -127,10 +131,7 @@ fn parse_file(text: &str) -> (FileConfig, Vec<ConfigProblem>) {
             let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
             problems.push(ConfigProblem {
                 line,
-                message: format!(
-                    "not valid TOML: {}; using defaults",
-                    e.message().trim_end()
-                ),
+                message: format!("not valid TOML: {}; using defaults", e.message().trim_end()),
             });
             return (FileConfig::default(), problems);
         }
@@ -169,14 +170,19 @@ fn parse_file(text: &str) -> (FileConfig, Vec<ConfigProblem>) {
 
 /// Builds the settings from the file, the environment (`env` lookup) and the flags.
 pub fn resolve(o: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Settings {
-    let config_file = o.config_file.clone().unwrap_or_else(crate::paths::config_file);
+    let config_file = o
+        .config_file
+        .clone()
+        .unwrap_or_else(crate::paths::config_file);
     let (file, mut problems, exists) = match std::fs::read(&config_file) {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes);
             let (f, p) = parse_file(&text);
             (f, p, true)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (FileConfig::default(), vec![], false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            (FileConfig::default(), vec![], false)
+        }
         Err(e) => (
             FileConfig::default(),
             vec![ConfigProblem {
@@ -213,7 +219,12 @@ pub fn resolve(o: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Settings 
         .or(file.theme)
         .unwrap_or_else(|| "dark".into());
     let mut watched_ports = vec![DEFAULT_PORT];
-    for p in file.watched_ports.unwrap_or_default().into_iter().chain(o.watched_ports.clone()) {
+    for p in file
+        .watched_ports
+        .unwrap_or_default()
+        .into_iter()
+        .chain(o.watched_ports.clone())
+    {
         if p == 0 {
             problems.push(ConfigProblem {
                 line: 0,
@@ -251,7 +262,9 @@ fn pick<T>(flag: Option<T>, env: Option<T>, file: Option<T>) -> Option<(T, Sourc
 
 fn expand_home(p: &Path) -> PathBuf {
     match p.strip_prefix("~") {
-        Ok(rest) => dirs::home_dir().map(|h| h.join(rest)).unwrap_or_else(|| p.into()),
+        Ok(rest) => dirs::home_dir()
+            .map(|h| h.join(rest))
+            .unwrap_or_else(|| p.into()),
         Err(_) => p.into(),
     }
 }
@@ -307,14 +320,19 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_reported_with_their_line() {
-        let (_d, o) = with_file("theme = \"light\"\n\nrefresh_sec = 2\nwatched_ports = [29501, 29500]\n");
+        let (_d, o) =
+            with_file("theme = \"light\"\n\nrefresh_sec = 2\nwatched_ports = [29501, 29500]\n");
         let s = resolve(&o, &|_| None);
         assert_eq!(s.theme, "light");
         assert_eq!(s.watched_ports, vec![29500, 29501]);
         assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
         assert_eq!(s.problems[0].line, 3);
         assert!(s.problems[0].message.contains("`refresh_sec`"));
-        assert!(s.problems[0].message.contains("did you mean `refresh_secs`"));
+        assert!(
+            s.problems[0]
+                .message
+                .contains("did you mean `refresh_secs`")
+        );
     }
 
     #[test]

@@ -73,7 +73,13 @@ fn ports_json_and_guarded_free_on_a_real_orphan() {
     assert_eq!(h["job"], serde_json::Value::Null);
     assert_eq!(h["uid"], nix::unistd::getuid().as_raw());
     assert!(h["started"].as_str().unwrap().ends_with('Z'));
-    assert!(h["cmdline"].as_array().unwrap().iter().any(|a| a.as_str().unwrap().ends_with("train.py")));
+    assert!(
+        h["cmdline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a.as_str().unwrap().ends_with("train.py"))
+    );
 
     // No terminal and no --yes: refused, nothing signalled.
     let g = pgid.to_string();
@@ -83,7 +89,17 @@ fn ports_json_and_guarded_free_on_a_real_orphan() {
     assert!(std::path::Path::new(&format!("/proc/{rank}")).exists());
 
     let (code, stdout, stderr) = dpgui(
-        &["ports", "--port", &p, "--free", &g, "--yes", "--json", "--stop-grace", "5"],
+        &[
+            "ports",
+            "--port",
+            &p,
+            "--free",
+            &g,
+            "--yes",
+            "--json",
+            "--stop-grace",
+            "5",
+        ],
         home.path(),
     );
     assert_eq!(code, 0, "{stdout}{stderr}");

@@ -131,7 +131,10 @@ fn orphaned_rank_holding_a_port_is_reported_and_freed() {
     let g = group(&inv, pgid);
     assert!(g.orphaned);
     assert!(
-        g.orphan_reason.as_deref().unwrap().contains("launcher is gone"),
+        g.orphan_reason
+            .as_deref()
+            .unwrap()
+            .contains("launcher is gone"),
         "{:?}",
         g.orphan_reason
     );
@@ -154,7 +157,11 @@ fn orphaned_rank_holding_a_port_is_reported_and_freed() {
 fn grandchild_ignoring_sigterm_is_killed_and_reported() {
     let mut cmd = Command::new("python3");
     cmd.arg(fixture().join("train.py"))
-        .args(["--local_rank=1", "--master_port=0", "--grandchild-ignores-term"])
+        .args([
+            "--local_rank=1",
+            "--master_port=0",
+            "--grandchild-ignores-term",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .process_group(0);
@@ -177,15 +184,22 @@ fn grandchild_ignoring_sigterm_is_killed_and_reported() {
     let fate = |pid| report.outcomes.iter().find(|o| o.pid == pid).unwrap().fate;
     assert_eq!(fate(pgid), Fate::Terminated);
     assert_eq!(fate(child), Fate::Killed);
-    assert!(report.headline().contains("1 needed SIGKILL"), "{}", report.headline());
+    assert!(
+        report.headline().contains("1 needed SIGKILL"),
+        "{}",
+        report.headline()
+    );
     assert!(!dpgui::system::procs::is_alive(
-        g.members.iter().find(|m| m.pid == child).map(|m| {
-            dpgui::system::procs::ProcId {
-                pid: m.pid,
-                start_ticks: m.start_ticks,
-            }
-        })
-        .unwrap()
+        g.members
+            .iter()
+            .find(|m| m.pid == child)
+            .map(|m| {
+                dpgui::system::procs::ProcId {
+                    pid: m.pid,
+                    start_ticks: m.start_ticks,
+                }
+            })
+            .unwrap()
     ));
 }
 
@@ -207,7 +221,10 @@ fn a_pid_reused_between_listing_and_signalling_is_not_signalled() {
     g.members[0].start_ticks -= 1;
     let report = inventory::free_group(&g, quick(), &mut || None);
     assert_eq!(report.outcomes[0].fate, Fate::PidReused);
-    assert!(rank.try_wait().unwrap().is_none(), "the live process was signalled");
+    assert!(
+        rank.try_wait().unwrap().is_none(),
+        "the live process was signalled"
+    );
     rank.kill().unwrap();
     rank.wait().unwrap();
 }

@@ -142,10 +142,36 @@ fn checks() -> Vec<Check> {
         fix: fix.map(str::to_owned),
     };
     vec![
-        c("python.found", "Python interpreter", Status::Pass, "/venv/bin/python (from $VIRTUAL_ENV)", None),
-        c("python.version", "Python version", Status::Fail, "Python 3.11.7: diffusion-pipe needs Python >= 3.12", Some("uv venv --python 3.12")),
-        c("torch.installed", "torch", Status::Pending, "probing…", None),
-        c("checkout.present", "diffusion-pipe checkout", Status::Warn, "vendor/diffusion-pipe does not exist", Some("git clone --recurse-submodules https://github.com/tdrussell/diffusion-pipe vendor/diffusion-pipe")),
+        c(
+            "python.found",
+            "Python interpreter",
+            Status::Pass,
+            "/venv/bin/python (from $VIRTUAL_ENV)",
+            None,
+        ),
+        c(
+            "python.version",
+            "Python version",
+            Status::Fail,
+            "Python 3.11.7: diffusion-pipe needs Python >= 3.12",
+            Some("uv venv --python 3.12"),
+        ),
+        c(
+            "torch.installed",
+            "torch",
+            Status::Pending,
+            "probing…",
+            None,
+        ),
+        c(
+            "checkout.present",
+            "diffusion-pipe checkout",
+            Status::Warn,
+            "vendor/diffusion-pipe does not exist",
+            Some(
+                "git clone --recurse-submodules https://github.com/tdrussell/diffusion-pipe vendor/diffusion-pipe",
+            ),
+        ),
     ]
 }
 
@@ -180,7 +206,12 @@ fn screen(t: &Terminal<TestBackend>) -> String {
 
 #[test]
 fn environment_tab_snapshots() {
-    for (name, gpus) in [("0gpu", Some(0)), ("1gpu", Some(1)), ("8gpu", Some(8)), ("nonvml", None)] {
+    for (name, gpus) in [
+        ("0gpu", Some(0)),
+        ("1gpu", Some(1)),
+        ("8gpu", Some(8)),
+        ("nonvml", None),
+    ] {
         for (w, h) in [(80, 24), (160, 48)] {
             let t = render(&state(gpus, w, h));
             insta::assert_snapshot!(format!("env_{name}_{w}x{h}"), t.backend());
@@ -240,7 +271,12 @@ fn code(c: KeyCode) -> Event {
 #[test]
 fn keys_do_what_the_help_says() {
     let mut s = state(Some(2), 120, 40);
-    for (k, tab) in [('2', Tab::Datasets), ('3', Tab::Config), ('4', Tab::Jobs), ('1', Tab::Environment)] {
+    for (k, tab) in [
+        ('2', Tab::Datasets),
+        ('3', Tab::Config),
+        ('4', Tab::Jobs),
+        ('1', Tab::Environment),
+    ] {
         update(&mut s, key(k));
         assert_eq!(s.tab, tab);
     }
@@ -279,7 +315,11 @@ fn keys_do_what_the_help_says() {
 
     assert_eq!(update(&mut s, key('r')), vec![Command::RunChecks]);
     assert!(s.env.probe_running);
-    assert_eq!(update(&mut s, key('r')), vec![], "no second probe while one runs");
+    assert_eq!(
+        update(&mut s, key('r')),
+        vec![],
+        "no second probe while one runs"
+    );
     assert_eq!(update(&mut s, key('R')), vec![Command::Refresh]);
 
     // x on a free port explains instead of acting; on the held one it confirms the group.
@@ -302,8 +342,16 @@ fn keys_do_what_the_help_says() {
     assert_eq!(s.overlay, Overlay::None);
     update(&mut s, key('x'));
     let cmds = update(&mut s, key('y'));
-    assert!(matches!(&cmds[..], [Command::Stop { group, allow_other_users: false }] if group.pgid == 19990));
-    assert!(matches!(s.overlay, Overlay::Stopping { pgid: 19990, pids: 2 }));
+    assert!(
+        matches!(&cmds[..], [Command::Stop { group, allow_other_users: false }] if group.pgid == 19990)
+    );
+    assert!(matches!(
+        s.overlay,
+        Overlay::Stopping {
+            pgid: 19990,
+            pids: 2
+        }
+    ));
 
     let mut s = state(Some(2), 120, 40);
     assert_eq!(update(&mut s, key('q')), vec![Command::Quit]);
@@ -321,9 +369,18 @@ fn other_users_groups_need_root_and_a_second_confirmation() {
     s.info.is_root = true;
     update(&mut s, key('x'));
     assert_eq!(update(&mut s, key('y')), vec![], "first y only asks again");
-    assert!(matches!(s.overlay, Overlay::ConfirmStop { second: true, .. }));
+    assert!(matches!(
+        s.overlay,
+        Overlay::ConfirmStop { second: true, .. }
+    ));
     let cmds = update(&mut s, key('y'));
-    assert!(matches!(&cmds[..], [Command::Stop { allow_other_users: true, .. }]));
+    assert!(matches!(
+        &cmds[..],
+        [Command::Stop {
+            allow_other_users: true,
+            ..
+        }]
+    ));
 }
 
 #[test]
@@ -344,7 +401,10 @@ fn mouse_selects_tabs_and_rows() {
     assert_eq!(s.tab, Tab::Environment);
     // Click the third port row (29502) in the Ports panel, found on the rendered screen.
     let text = screen(&render(&s));
-    let y = text.lines().position(|l| l.contains("in use by uid 1001")).unwrap() as u16;
+    let y = text
+        .lines()
+        .position(|l| l.contains("in use by uid 1001"))
+        .unwrap() as u16;
     update(&mut s, click(3, y));
     assert_eq!(s.focus(), Panel::Ports);
     assert_eq!(s.selected(Panel::Ports), 2);

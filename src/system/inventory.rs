@@ -170,7 +170,10 @@ pub fn assemble(f: &Facts) -> Inventory {
             let pids = f.owners.get(&l.inode).map(|v| v.as_slice()).unwrap_or(&[]);
             let visible: Vec<&ProcInfo> = pids.iter().filter_map(|p| f.table.get(*p)).collect();
             if visible.is_empty() {
-                if let Some(h) = holders.iter_mut().find(|h| h.pid.is_none() && h.uid == l.uid) {
+                if let Some(h) = holders
+                    .iter_mut()
+                    .find(|h| h.pid.is_none() && h.uid == l.uid)
+                {
                     push_addr(h, l);
                 } else {
                     let mut h = hidden_holder(l.uid, f.table);
@@ -243,7 +246,9 @@ pub fn assemble(f: &Facts) -> Inventory {
     // through the same guarded path.
     let mut other_groups = BTreeMap::new();
     let gpu_pids = gpu_mem.keys().copied();
-    let holder_pids = ports.iter().flat_map(|p| p.holders.iter().filter_map(|h| h.pid));
+    let holder_pids = ports
+        .iter()
+        .flat_map(|p| p.holders.iter().filter_map(|h| h.pid));
     for pid in holder_pids.chain(gpu_pids) {
         if let Some(p) = f.table.get(pid)
             && !leftovers.iter().any(|g| g.pgid == p.pgid)

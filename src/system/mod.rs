@@ -1,13 +1,13 @@
 //! Everything that touches the machine. Each submodule returns plain data that both the TUI and
 //! the headless subcommands render.
 
-pub mod checks;
 pub mod checkout;
+pub mod checks;
 pub mod gpu;
 pub mod host;
 pub mod inventory;
+pub mod leftovers;
 pub mod ports;
 pub mod procs;
 pub mod python;
 pub mod signals;
-pub mod leftovers;

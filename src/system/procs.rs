@@ -368,7 +368,10 @@ mod tests {
         assert_eq!(format_age(Duration::from_secs(5)), "5s");
         assert_eq!(format_age(Duration::from_secs(125)), "2m");
         assert_eq!(format_age(Duration::from_secs(3 * 3600 + 4 * 60)), "3h04m");
-        assert_eq!(format_age(Duration::from_secs(2 * 86400 + 5 * 3600)), "2d05h");
+        assert_eq!(
+            format_age(Duration::from_secs(2 * 86400 + 5 * 3600)),
+            "2d05h"
+        );
     }
 
     fn info(pid: u32, ppid: u32, sid: u32, start: u64) -> ProcInfo {

@@ -143,8 +143,10 @@ mod tests {
 
     #[test]
     fn runner_launcher_and_ranks_are_recognised() {
-        let runner = classify(&v("/venv/bin/python3 /venv/bin/deepspeed --include localhost:0 \
-             --master_port=29611 train.py --deepspeed --config /c/main.toml --master_port=29611"))
+        let runner = classify(&v(
+            "/venv/bin/python3 /venv/bin/deepspeed --include localhost:0 \
+             --master_port=29611 train.py --deepspeed --config /c/main.toml --master_port=29611",
+        ))
         .unwrap();
         assert_eq!(runner.role, Role::Runner);
         assert_eq!(runner.master_port, Some(29611));
@@ -173,12 +175,12 @@ mod tests {
     #[test]
     fn look_alikes_are_not_training_processes() {
         for argv in [
-            "python3 train.py --config x.toml",       // no --local_rank: not a rank
-            "python3 other.py --local_rank=0",        // not train.py
-            "vim train.py",                           // an editor on the file
-            "grep deepspeed /var/log/x",              // the word alone
-            "python3 -c import deepspeed",            // inline code
-            "python3 -m pip install deepspeed",       // another module
+            "python3 train.py --config x.toml", // no --local_rank: not a rank
+            "python3 other.py --local_rank=0",  // not train.py
+            "vim train.py",                     // an editor on the file
+            "grep deepspeed /var/log/x",        // the word alone
+            "python3 -c import deepspeed",      // inline code
+            "python3 -m pip install deepspeed", // another module
             "/usr/bin/deepspeed-helper --local_rank", // another program
             "python3 train.py --local_rank=abc",
             "",

@@ -36,7 +36,9 @@ pub fn for_tab(tab: Tab) -> &'static [(&'static str, &'static str)] {
 /// Short hints for the status line.
 pub fn hints(tab: Tab) -> &'static str {
     match tab {
-        Tab::Environment => "←→ panel  ↑↓ select  ⏎ details  x end group  r re-check  ? help  q quit",
+        Tab::Environment => {
+            "←→ panel  ↑↓ select  ⏎ details  x end group  r re-check  ? help  q quit"
+        }
         _ => "1-4 tabs  ? help  q quit",
     }
 }

@@ -145,11 +145,12 @@ async fn event_loop(
                         };
                         let tx = tx.clone();
                         tokio::spawn(async move {
-                            let job = tokio::task::spawn_blocking(move || {
-                                inventory::free_group(&group, opts, &mut || {
-                                    Some(gpu::sample_once())
-                                })
-                            });
+                            let job =
+                                tokio::task::spawn_blocking(move || {
+                                    inventory::free_group(&group, opts, &mut || {
+                                        Some(gpu::sample_once())
+                                    })
+                                });
                             let msg = match job.await {
                                 Ok(report) => {
                                     tracing::info!(?report, "stop finished");

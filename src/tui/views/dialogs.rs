@@ -81,7 +81,9 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
                     Fate::Killed => ("ignored SIGTERM, ended by SIGKILL", theme.warn()),
                     Fate::Survived => ("SURVIVED SIGKILL", theme.error()),
                     Fate::AlreadyGone => ("already gone", theme.muted()),
-                    Fate::PidReused => ("pid reused by another process: not signalled", theme.warn()),
+                    Fate::PidReused => {
+                        ("pid reused by another process: not signalled", theme.warn())
+                    }
                     Fate::OtherUser => ("another user's: not signalled", theme.warn()),
                     Fate::PermissionDenied => ("permission denied", theme.error()),
                 };
@@ -118,7 +120,10 @@ fn help(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
         .unwrap_or(8);
     for (k, d) in tab_keys {
         lines.push(Line::from(vec![
-            Span::styled(format!("  {k:<kw$}  "), theme.accent().add_modifier(Modifier::BOLD)),
+            Span::styled(
+                format!("  {k:<kw$}  "),
+                theme.accent().add_modifier(Modifier::BOLD),
+            ),
             Span::raw(*d),
         ]));
     }
@@ -126,7 +131,10 @@ fn help(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
     lines.push(Line::styled("Everywhere", theme.title()));
     for (k, d) in keys::GLOBAL {
         lines.push(Line::from(vec![
-            Span::styled(format!("  {k:<kw$}  "), theme.accent().add_modifier(Modifier::BOLD)),
+            Span::styled(
+                format!("  {k:<kw$}  "),
+                theme.accent().add_modifier(Modifier::BOLD),
+            ),
             Span::raw(*d),
         ]));
     }
@@ -152,16 +160,14 @@ fn details(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
                     title = format!("GPU {}", g.index);
                     lines.push(kv(theme, "name", g.name.clone()));
                     lines.push(kv(theme, "uuid", g.uuid.clone().unwrap_or("n/a".into())));
-                    lines.push(kv(
-                        theme,
-                        "processes",
-                        g.processes.len().to_string(),
-                    ));
+                    lines.push(kv(theme, "processes", g.processes.len().to_string()));
                     for p in &g.processes {
                         lines.push(Line::raw(format!(
                             "  pid {} {} {}",
                             p.pid,
-                            p.used_memory_bytes.map(format_bytes).unwrap_or("n/a".into()),
+                            p.used_memory_bytes
+                                .map(format_bytes)
+                                .unwrap_or("n/a".into()),
                             p.cmdline.as_ref().map(|c| c.join(" ")).unwrap_or_default()
                         )));
                     }
@@ -173,7 +179,9 @@ fn details(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
                     lines.push(kv(
                         theme,
                         "memory",
-                        p.used_memory_bytes.map(format_bytes).unwrap_or("n/a".into()),
+                        p.used_memory_bytes
+                            .map(format_bytes)
+                            .unwrap_or("n/a".into()),
                     ));
                     lines.push(kv(
                         theme,
@@ -183,12 +191,7 @@ fn details(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
                             .map(|c| c.join(" "))
                             .unwrap_or("not visible from here".into()),
                     ));
-                    if let Some(g) = s
-                        .env
-                        .inventory
-                        .as_ref()
-                        .and_then(|i| i.group_of_pid(p.pid))
-                    {
+                    if let Some(g) = s.env.inventory.as_ref().and_then(|i| i.group_of_pid(p.pid)) {
                         group_lines(&mut lines, theme, g);
                     }
                 }
@@ -227,9 +230,7 @@ fn details(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
                             format!(
                                 "{} ({} ago)",
                                 h.started.clone().unwrap_or_default(),
-                                format_age(std::time::Duration::from_secs(
-                                    h.age_secs.unwrap_or(0)
-                                ))
+                                format_age(std::time::Duration::from_secs(h.age_secs.unwrap_or(0)))
                             ),
                         ));
                         lines.push(kv(theme, "listens", h.addresses.join(", ")));
@@ -371,5 +372,12 @@ fn confirm(f: &mut Frame, s: &State, theme: &Theme, area: Rect, g: &LeftoverGrou
             ));
         }
     }
-    popup(f, theme, area, "End process group?", lines, "y end them · n/Esc cancel");
+    popup(
+        f,
+        theme,
+        area,
+        "End process group?",
+        lines,
+        "y end them · n/Esc cancel",
+    );
 }

@@ -17,7 +17,11 @@ use crate::units::{ellipsize, format_bytes};
 #[derive(Debug, Clone, PartialEq)]
 pub enum GpuRow {
     Gpu(usize),
-    Process { gpu: usize, proc_idx: usize, pid: u32 },
+    Process {
+        gpu: usize,
+        proc_idx: usize,
+        pid: u32,
+    },
 }
 
 /// GPUs, each followed by its processes.
@@ -303,10 +307,7 @@ fn draw_gpus(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let Some(snap) = snap else {
-        f.render_widget(
-            Paragraph::new("sampling GPUs…").style(theme.muted()),
-            inner,
-        );
+        f.render_widget(Paragraph::new("sampling GPUs…").style(theme.muted()), inner);
         return;
     };
     if snap.gpus.is_empty() {
@@ -327,7 +328,13 @@ fn draw_gpus(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
     }
     let w = inner.width as usize;
     // Column widths shrink the name and the history first on narrow terminals.
-    let hist_w = if w >= 140 { 30 } else if w >= 110 { 16 } else { 0 };
+    let hist_w = if w >= 140 {
+        30
+    } else if w >= 110 {
+        16
+    } else {
+        0
+    };
     let bar_w = if w >= 100 { 10 } else { 5 };
     let fixed = 3 + (bar_w + 6) + (bar_w + 20) + 6 + 14 + hist_w + 6;
     let name_w = w.saturating_sub(fixed).clamp(8, 28);
@@ -514,7 +521,11 @@ fn draw_ports(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
                     .map(|a| format_age(std::time::Duration::from_secs(a)))
                     .unwrap_or_default();
                 let _ = now;
-                let mut what = h.training.clone().map(|t| format!("[{t}] ")).unwrap_or_default();
+                let mut what = h
+                    .training
+                    .clone()
+                    .map(|t| format!("[{t}] "))
+                    .unwrap_or_default();
                 what.push_str(&h.cmdline.join(" "));
                 Line::from(vec![
                     Span::raw(format!("{port:<7}")),
@@ -591,7 +602,11 @@ fn draw_leftovers(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
             .map(|p| p.to_string())
             .collect::<Vec<_>>()
             .join(",");
-        let user = g.members.first().map(|m| m.user.clone()).unwrap_or_default();
+        let user = g
+            .members
+            .first()
+            .map(|m| m.user.clone())
+            .unwrap_or_default();
         let run = g.config.clone().unwrap_or_else(|| {
             g.members
                 .iter()
@@ -609,7 +624,11 @@ fn draw_leftovers(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
                 } else {
                     "-".into()
                 },
-                if ports.is_empty() { "-".into() } else { ellipsize(&ports, 7) },
+                if ports.is_empty() {
+                    "-".into()
+                } else {
+                    ellipsize(&ports, 7)
+                },
                 ellipsize(&user, 8)
             )),
             Span::raw(ellipsize(&run, w.saturating_sub(51))),
@@ -648,7 +667,12 @@ fn draw_checks(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
     let sel = s.selected(Panel::Checks);
     let (offset, visible) = window(area, Panel::Checks, sel, checks.len());
     let focused = s.focus() == Panel::Checks;
-    let title_w = checks.iter().map(|c| c.title.chars().count()).max().unwrap_or(10).min(26);
+    let title_w = checks
+        .iter()
+        .map(|c| c.title.chars().count())
+        .max()
+        .unwrap_or(10)
+        .min(26);
     let mut lines = Vec::new();
     for (i, c) in checks.iter().enumerate().skip(offset).take(visible) {
         let style = row_style(theme, i == sel, focused);
