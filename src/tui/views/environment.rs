@@ -106,20 +106,26 @@ fn header_lines(p: Panel) -> u16 {
 /// that want more, so on a small terminal every panel keeps a few rows instead of the first
 /// one taking them all.
 fn share(total: u16, mins: &[u16], wants: &[u16]) -> Vec<u16> {
-    let mut got: Vec<u16> = mins.to_vec();
     let mut left = total.saturating_sub(mins.iter().sum());
     if mins.iter().sum::<u16>() > total {
-        // Not even the minimums fit: fill in order, the last panels get nothing.
+        // Not even the minimums fit: the first panels that fit whole get their minimum, the
+        // rest are hidden (a 1-row panel would only show a border), and the remainder goes to
+        // the last panel shown.
         let mut rest = total;
-        return mins
+        let mut got: Vec<u16> = mins
             .iter()
             .map(|m| {
-                let g = (*m).min(rest);
+                let g = if *m <= rest { *m } else { 0 };
                 rest -= g;
                 g
             })
             .collect();
+        if let Some(last) = got.iter_mut().rev().find(|g| **g > 0) {
+            *last += rest;
+        }
+        return got;
     }
+    let mut got: Vec<u16> = mins.to_vec();
     while left > 0 {
         let mut gave = false;
         for i in 0..got.len() {
@@ -697,6 +703,16 @@ fn draw_checks(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_screens_hide_panels_rather_than_show_borders_only() {
+        assert_eq!(share(10, &[3, 3, 3, 3], &[9, 9, 9, 9]), vec![3, 3, 4, 0]);
+        assert_eq!(share(2, &[3, 3], &[5, 5]), vec![0, 0]);
+        // Enough room: minimums first, then one line at a time to whoever wants more.
+        assert_eq!(share(14, &[3, 3, 3], &[4, 9, 3]), vec![4, 7, 3]);
+        // Nobody wants the rest: the last panel takes it.
+        assert_eq!(share(20, &[3, 3], &[3, 3]), vec![3, 17]);
+    }
 
     #[test]
     fn bars_and_sparks() {
