@@ -35,6 +35,9 @@ struct Cli {
     /// Seconds between SIGTERM and SIGKILL when ending processes.
     #[arg(long, global = true, value_name = "SECS")]
     stop_grace: Option<f64>,
+    /// Seconds the Python environment probe may take.
+    #[arg(long, global = true, value_name = "SECS")]
+    probe_timeout: Option<f64>,
     /// Show N made-up GPUs instead of NVML (demos, screenshots, tests).
     #[arg(long, hide = true, value_name = "N")]
     fake_gpus: Option<usize>,
@@ -103,6 +106,7 @@ fn main() -> color_eyre::Result<()> {
         theme: cli.theme.clone(),
         watched_ports: cli.watch_port.clone(),
         stop_grace_secs: cli.stop_grace,
+        probe_timeout_secs: cli.probe_timeout,
     };
     let settings = dpgui::settings::resolve(&overrides, &|k| std::env::var(k).ok());
     for p in &settings.problems {

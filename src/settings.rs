@@ -50,6 +50,7 @@ pub struct Overrides {
     pub theme: Option<String>,
     pub watched_ports: Vec<u16>,
     pub stop_grace_secs: Option<f64>,
+    pub probe_timeout_secs: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -249,7 +250,13 @@ pub fn resolve(o: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Settings 
             0.0,
             600.0,
         ),
-        probe_timeout: secs(file.probe_timeout_secs.unwrap_or(60.0), 1.0, 600.0),
+        probe_timeout: secs(
+            o.probe_timeout_secs
+                .or(file.probe_timeout_secs)
+                .unwrap_or(60.0),
+            1.0,
+            600.0,
+        ),
         problems,
     }
 }

@@ -409,3 +409,25 @@ fn mouse_selects_tabs_and_rows() {
     assert_eq!(s.focus(), Panel::Ports);
     assert_eq!(s.selected(Panel::Ports), 2);
 }
+
+#[test]
+fn gpu_processes_get_their_user_and_command_from_the_process_scan() {
+    let mut s = state(Some(4), 120, 40);
+    // GPU 3's process (pid 20003) comes from NVML without user or command line.
+    let pid = 20003;
+    let mut inv = inventory();
+    inv.gpu_procs.insert(
+        pid,
+        ("carol".into(), vec!["python".into(), "train.py".into()]),
+    );
+    update(&mut s, Event::Inventory(inv));
+    update(&mut s, Event::Gpu(feed(Some(4))));
+    let snap = s.env.gpu.as_ref().unwrap().snapshot.as_ref().unwrap();
+    let p = snap.gpus[3]
+        .processes
+        .iter()
+        .find(|p| p.pid == pid)
+        .unwrap();
+    assert_eq!(p.user.as_deref(), Some("carol"));
+    assert!(screen(&render(&s)).contains("carol"));
+}

@@ -113,6 +113,10 @@ pub struct Inventory {
     /// CPU, memory and load of the machine.
     #[serde(skip)]
     pub host: Option<super::host::HostSummary>,
+    /// User and command line of the processes NVML reported, to fill in GPU snapshots that
+    /// arrive between scans (the GPU sampler does not read /proc).
+    #[serde(skip)]
+    pub gpu_procs: HashMap<u32, (String, Vec<String>)>,
 }
 
 /// Inputs gathered from the machine.
@@ -266,6 +270,13 @@ pub fn assemble(f: &Facts) -> Inventory {
         pid_groups,
         unreadable_pids: 0,
         host: None,
+        gpu_procs: gpu_mem
+            .keys()
+            .filter_map(|pid| {
+                let p = f.table.get(*pid)?;
+                Some((*pid, (p.user.clone(), p.cmdline.clone())))
+            })
+            .collect(),
     }
 }
 
@@ -489,11 +500,23 @@ pub fn scan(
 
 /// Fills in the user and command line of GPU processes visible in the process table.
 pub fn enrich_gpu(snap: &mut GpuSnapshot, table: &ProcessTable) {
+    enrich_gpu_with(snap, &|pid| {
+        table.get(pid).map(|p| (p.user.clone(), p.cmdline.clone()))
+    });
+}
+
+/// Fills in user and command line where the lookup knows the pid and the snapshot does not.
+pub fn enrich_gpu_with(
+    snap: &mut GpuSnapshot,
+    lookup: &dyn Fn(u32) -> Option<(String, Vec<String>)>,
+) {
     for gpu in &mut snap.gpus {
         for p in &mut gpu.processes {
-            if let Some(info) = table.get(p.pid) {
-                p.user = Some(info.user.clone());
-                p.cmdline = Some(info.cmdline.clone());
+            if p.user.is_none()
+                && let Some((user, cmdline)) = lookup(p.pid)
+            {
+                p.user = Some(user);
+                p.cmdline = Some(cmdline);
             }
         }
     }

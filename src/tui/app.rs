@@ -173,6 +173,18 @@ impl State {
         self.env.selected[p.index()] = (cur + delta).clamp(0, (n - 1).max(0)) as usize;
     }
 
+    /// NVML gives pids only: name their user and command from the latest process scan.
+    fn enrich_gpu(&mut self) {
+        let (Some(feed), Some(inv)) = (self.env.gpu.as_mut(), self.env.inventory.as_ref()) else {
+            return;
+        };
+        if let Some(snap) = feed.snapshot.as_mut() {
+            crate::system::inventory::enrich_gpu_with(snap, &|pid| {
+                inv.gpu_procs.get(&pid).cloned()
+            });
+        }
+    }
+
     /// The group a stop from the current selection would end.
     pub fn selected_group(&self) -> Result<LeftoverGroup, String> {
         let inv = self
@@ -261,10 +273,12 @@ pub fn update(s: &mut State, ev: Event) -> Vec<Command> {
         }
         Event::Gpu(feed) => {
             s.env.gpu = Some(feed);
+            s.enrich_gpu();
             vec![]
         }
         Event::Inventory(inv) => {
             s.env.inventory = Some(inv);
+            s.enrich_gpu();
             vec![]
         }
         Event::ChecksStarted => {
