@@ -303,3 +303,45 @@ fn port_scanner_cache_follows_a_new_holder() {
     second.kill().unwrap();
     second.wait().unwrap();
 }
+
+#[test]
+fn an_exec_after_the_first_scan_is_seen() {
+    // A wrapper that execs the real trainer keeps its pid and start time (like a pyenv shim):
+    // the scanner must not keep the wrapper's command line.
+    let mut scanner = ProcessScanner::new();
+    let mut child = Command::new("sh")
+        .args(["-c", "read go; exec \"$0\" \"$@\""])
+        .arg("python3")
+        .arg(fixture().join("train.py"))
+        .args(["--local_rank=4", "--master_port=0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let _guard = GroupGuard(child.id());
+    let before = scanner.scan();
+    let p = before.get(child.id()).expect("wrapper visible");
+    assert!(
+        p.training.is_none(),
+        "the shell wrapper is no rank: {:?}",
+        p.cmdline
+    );
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    expect_line(&mut out, "READY");
+    let after = scanner.scan();
+    let p = after.get(child.id()).unwrap();
+    assert!(
+        p.cmdline.iter().any(|a| a.ends_with("train.py")),
+        "{:?}",
+        p.cmdline
+    );
+    assert_eq!(
+        p.training.as_ref().map(|t| t.role.clone()),
+        Some(dpgui::trainer::procs::Role::Rank { local_rank: 4 })
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

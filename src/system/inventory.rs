@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::gpu::GpuSnapshot;
 use super::ports::{self, Listener};
 use super::procs::{ProcId, ProcInfo, ProcessTable};
-use crate::trainer::procs::{Role, classify};
+use crate::trainer::procs::Role;
 
 /// One process holding a watched port. `pid` is None when the socket's owner is not visible to
 /// this user (another user's process, when not root): the port is busy all the same.
@@ -137,7 +137,7 @@ pub fn rfc3339(unix: u64) -> String {
 }
 
 fn training_role(p: &ProcInfo) -> Option<Role> {
-    classify(&p.cmdline).map(|t| t.role)
+    p.training.as_ref().map(|t| t.role.clone())
 }
 
 /// Why a training process counts as orphaned, if it does.
@@ -274,7 +274,7 @@ pub fn assemble(f: &Facts) -> Inventory {
             .keys()
             .filter_map(|pid| {
                 let p = f.table.get(*pid)?;
-                Some((*pid, (p.user.clone(), p.cmdline.clone())))
+                Some((*pid, (p.user.to_string(), p.cmdline.to_vec())))
             })
             .collect(),
     }
@@ -299,8 +299,8 @@ impl GroupCtx<'_> {
                 start_ticks: p.id.start_ticks,
                 ppid: p.ppid,
                 uid: p.uid,
-                user: p.user.clone(),
-                cmdline: p.cmdline.clone(),
+                user: p.user.to_string(),
+                cmdline: p.cmdline.to_vec(),
                 role: training_role(p).map(|r| r.label()),
                 age_secs: p.age(f.now).as_secs(),
                 rss_bytes: p.rss_bytes,
@@ -327,7 +327,7 @@ impl GroupCtx<'_> {
         };
         let config = procs
             .iter()
-            .find_map(|p| classify(&p.cmdline).and_then(|t| t.config));
+            .find_map(|p| p.training.as_ref().and_then(|t| t.config.clone()));
         LeftoverGroup {
             pgid,
             orphaned: orphan_reason.is_some(),
@@ -372,7 +372,7 @@ fn hidden_holder(uid: u32, table: &ProcessTable) -> Holder {
     let user = table
         .iter()
         .find(|p| p.uid == uid)
-        .map(|p| p.user.clone())
+        .map(|p| p.user.to_string())
         .unwrap_or_else(|| super::procs::user_name(uid));
     Holder {
         pid: None,
@@ -396,8 +396,8 @@ fn holder(f: &Facts, p: &ProcInfo) -> Holder {
     Holder {
         pid: Some(p.pid()),
         uid: p.uid,
-        user: p.user.clone(),
-        cmdline: p.cmdline.clone(),
+        user: p.user.to_string(),
+        cmdline: p.cmdline.to_vec(),
         pgid: Some(p.pgid),
         ppid: Some(p.ppid),
         started: Some(rfc3339(p.started_unix)),
@@ -501,7 +501,9 @@ pub fn scan(
 /// Fills in the user and command line of GPU processes visible in the process table.
 pub fn enrich_gpu(snap: &mut GpuSnapshot, table: &ProcessTable) {
     enrich_gpu_with(snap, &|pid| {
-        table.get(pid).map(|p| (p.user.clone(), p.cmdline.clone()))
+        table
+            .get(pid)
+            .map(|p| (p.user.to_string(), p.cmdline.to_vec()))
     });
 }
 

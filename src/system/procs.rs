@@ -5,9 +5,12 @@
 //! never change for a given process, which keeps a 1 s refresh cheap.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+
+use crate::trainer::procs::{TrainingProc, classify};
 
 /// A process identity that survives pid reuse: the kernel start time (clock ticks since boot).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -16,22 +19,25 @@ pub struct ProcId {
     pub start_ticks: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcInfo {
     pub id: ProcId,
     pub ppid: u32,
     pub pgid: u32,
     pub sid: u32,
     pub uid: u32,
-    pub user: String,
+    pub user: Arc<str>,
     pub comm: String,
-    pub cmdline: Vec<String>,
+    /// Shared with the scanner's cache: a refresh copies a pointer, not the arguments.
+    pub cmdline: Arc<[String]>,
     /// Wall-clock start time (seconds since the epoch).
     pub started_unix: u64,
     /// Resident memory in bytes.
     pub rss_bytes: u64,
     /// `DPGUI_JOB_ID` from the environment, when readable: the tag dpgui puts on its jobs.
     pub job_tag: Option<String>,
+    /// What the argv says about DeepSpeed / diffusion-pipe (classified once per identity).
+    pub training: Option<Arc<TrainingProc>>,
     /// Kernel threads have no command line and never matter here.
     pub kernel_thread: bool,
 }
@@ -121,11 +127,22 @@ impl ProcessTable {
     }
 }
 
+/// What does not change for one process image: read once, again only after an exec.
+#[derive(Debug, Clone)]
+struct Cached {
+    /// `comm` and the argument area's address when read: an exec keeps pid and start time but
+    /// changes these (a `python3` shim that execs the real interpreter, say).
+    image: (String, u64, u64),
+    cmdline: Arc<[String]>,
+    job_tag: Option<String>,
+    training: Option<Arc<TrainingProc>>,
+}
+
 /// Reads the process table, reusing cached command lines and user names.
 #[derive(Debug, Default)]
 pub struct ProcessScanner {
-    cmdlines: HashMap<ProcId, (Vec<String>, Option<String>)>,
-    users: HashMap<u32, String>,
+    cmdlines: HashMap<ProcId, Cached>,
+    users: HashMap<u32, Arc<str>>,
     clock: Option<Clock>,
 }
 
@@ -134,10 +151,10 @@ impl ProcessScanner {
         Self::default()
     }
 
-    pub fn user_name(&mut self, uid: u32) -> String {
+    pub fn user_name(&mut self, uid: u32) -> Arc<str> {
         self.users
             .entry(uid)
-            .or_insert_with(|| user_name(uid))
+            .or_insert_with(|| user_name(uid).into())
             .clone()
     }
 
@@ -207,20 +224,29 @@ impl ProcessScanner {
         };
         // PF_KTHREAD: kernel threads have no memory map and no command line.
         let kernel_thread = st.flags & 0x0020_0000 != 0;
-        let (cmdline, job_tag) = match self.cmdlines.get(&id) {
+        let image = (st.comm.clone(), st.arg_start, st.arg_end);
+        let cached = match self.cmdlines.get(&id).filter(|c| c.image == image) {
             Some(c) => c.clone(),
             None => {
                 let proc = procfs::process::Process::new(pid as i32).ok();
-                let cmdline = match (&proc, kernel_thread) {
-                    (Some(p), false) => p.cmdline().unwrap_or_default(),
-                    _ => Vec::new(),
+                let cmdline: Arc<[String]> = match (&proc, kernel_thread) {
+                    (Some(p), false) => p.cmdline().unwrap_or_default().into(),
+                    _ => Arc::from(Vec::new()),
                 };
+                let training = classify(&cmdline).map(Arc::new);
+                // Only training processes get their environment read (the expensive part).
                 let job_tag = match &proc {
-                    Some(p) if !kernel_thread && is_interesting(&cmdline) => read_job_tag(p),
+                    Some(p) if training.is_some() => read_job_tag(p),
                     _ => None,
                 };
-                self.cmdlines.insert(id, (cmdline.clone(), job_tag.clone()));
-                (cmdline, job_tag)
+                let c = Cached {
+                    image,
+                    cmdline,
+                    job_tag,
+                    training,
+                };
+                self.cmdlines.insert(id, c.clone());
+                c
             }
         };
         let user = self.user_name(uid);
@@ -232,10 +258,11 @@ impl ProcessScanner {
             uid,
             user,
             comm: st.comm,
-            cmdline,
+            cmdline: cached.cmdline,
             started_unix: clock.started_unix(st.starttime),
             rss_bytes: st.rss_pages * procfs::page_size(),
-            job_tag,
+            job_tag: cached.job_tag,
+            training: cached.training,
             kernel_thread,
         })
     }
@@ -252,6 +279,9 @@ struct StatFields {
     flags: u64,
     starttime: u64,
     rss_pages: u64,
+    /// Where argv lives; 0 when the kernel hides it (another user's process when not root).
+    arg_start: u64,
+    arg_end: u64,
 }
 
 /// Parses `pid (comm) state ppid pgrp session tty tpgid flags ... starttime vsize rss ...`.
@@ -272,12 +302,9 @@ fn parse_stat(buf: &[u8]) -> Option<StatFields> {
         flags: num(6)? as u64,
         starttime: num(19)?.max(0) as u64,
         rss_pages: num(21)?.max(0) as u64,
+        arg_start: num(45).unwrap_or(0).max(0) as u64,
+        arg_end: num(46).unwrap_or(0).max(0) as u64,
     })
-}
-
-/// Only training-looking processes get their environment read (it is the expensive part).
-fn is_interesting(cmdline: &[String]) -> bool {
-    crate::trainer::procs::classify(cmdline).is_some()
 }
 
 fn read_job_tag(proc: &procfs::process::Process) -> Option<String> {
@@ -358,6 +385,17 @@ mod tests {
         assert_eq!(st.flags, 4194560);
         assert_eq!(st.starttime, 987654);
         assert_eq!(st.rss_pages, 321);
+        assert_eq!(
+            (st.arg_start, st.arg_end),
+            (0, 0),
+            "absent on this short line"
+        );
+        let mut full = String::from("7 (py) S 1 7 7 0 -1 0");
+        for i in 10..=52 {
+            full.push_str(&format!(" {i}"));
+        }
+        let st = parse_stat(full.as_bytes()).unwrap();
+        assert_eq!((st.starttime, st.arg_start, st.arg_end), (22, 48, 49));
         assert_eq!(parse_stat(b"12 (x) S 1 2"), None, "truncated");
         assert_eq!(parse_stat(b"garbage"), None);
         assert_eq!(parse_stat(&[0xff, b'(', 0xfe, b')']), None);
@@ -386,10 +424,11 @@ mod tests {
             uid: 0,
             user: "root".into(),
             comm: "x".into(),
-            cmdline: vec!["x".into()],
+            cmdline: vec!["x".to_string()].into(),
             started_unix: 0,
             rss_bytes: 0,
             job_tag: None,
+            training: None,
             kernel_thread: false,
         }
     }
