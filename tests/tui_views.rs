@@ -420,7 +420,7 @@ fn gpu_processes_get_their_user_and_command_from_the_process_scan() {
         pid,
         ("carol".into(), vec!["python".into(), "train.py".into()]),
     );
-    update(&mut s, Event::Inventory(inv));
+    update(&mut s, Event::Inventory(Box::new(inv)));
     update(&mut s, Event::Gpu(feed(Some(4))));
     let snap = s.env.gpu.as_ref().unwrap().snapshot.as_ref().unwrap();
     let p = snap.gpus[3]

@@ -256,7 +256,7 @@ pub enum Event {
     Mouse(MouseEvent),
     Resize(u16, u16),
     Gpu(GpuFeed),
-    Inventory(Inventory),
+    Inventory(Box<Inventory>),
     ChecksStarted,
     Checks(Vec<Check>),
     StopDone(Box<FreeReport>),
@@ -277,7 +277,7 @@ pub fn update(s: &mut State, ev: Event) -> Vec<Command> {
             vec![]
         }
         Event::Inventory(inv) => {
-            s.env.inventory = Some(inv);
+            s.env.inventory = Some(*inv);
             s.enrich_gpu();
             vec![]
         }

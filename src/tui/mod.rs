@@ -221,7 +221,7 @@ fn spawn_inventory(
                 inv
             });
             let msg = match scan.await {
-                Ok(inv) => Ui(Event::Inventory(inv)),
+                Ok(inv) => Ui(Event::Inventory(Box::new(inv))),
                 Err(e) => Fatal(format!("the process scanner crashed: {e}")),
             };
             if tx.send(msg).await.is_err() {
