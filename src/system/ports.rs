@@ -337,12 +337,7 @@ pub fn inode_owners(inodes: &HashSet<u64>) -> InodeOwners {
     if inodes.is_empty() {
         return result;
     }
-    let Ok(proc_dir) = rustix::fs::openat(
-        CWD,
-        "/proc",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
+    let Some(proc_dir) = open_proc() else {
         return result;
     };
     let pids = list_pids(&proc_dir);
@@ -378,10 +373,7 @@ pub fn inode_owners(inodes: &HashSet<u64>) -> InodeOwners {
             result.owners.entry(inode).or_default().append(&mut pids);
         }
     }
-    for pids in result.owners.values_mut() {
-        pids.sort_unstable();
-        pids.dedup();
-    }
+    sort_owners(&mut result);
     result
 }
 
@@ -392,22 +384,32 @@ pub fn inode_owners_among(inodes: &HashSet<u64>, pids: &[u32]) -> InodeOwners {
     if inodes.is_empty() || pids.is_empty() {
         return result;
     }
-    let Ok(proc_dir) = rustix::fs::openat(
-        CWD,
-        "/proc",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
+    let Some(proc_dir) = open_proc() else {
         return result;
     };
     let scan = scan_pids(&proc_dir, pids.iter().copied(), inodes);
     result.unreadable_pids = scan.unreadable_pids;
     result.owners = scan.owners;
+    sort_owners(&mut result);
+    result
+}
+
+fn open_proc() -> Option<OwnedFd> {
+    rustix::fs::openat(
+        CWD,
+        "/proc",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
+}
+
+/// Owner lists are sorted without duplicates (a pid may hold several fds on one socket).
+fn sort_owners(result: &mut InodeOwners) {
     for pids in result.owners.values_mut() {
         pids.sort_unstable();
         pids.dedup();
     }
-    result
 }
 
 /// Numeric entries of /proc: one per process (thread-group leader; threads share its fd table
