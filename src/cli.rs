@@ -46,7 +46,7 @@ pub fn gpu_snapshot() -> GpuSnapshot {
 /// `dpgui doctor`: exit status 1 when a check fails.
 pub async fn doctor(settings: &Settings, json: bool) -> color_eyre::Result<i32> {
     let snap = tokio::task::spawn_blocking(gpu::sample_once).await?;
-    let names = crate::tui::gpu_names(&snap);
+    let names = snap.names();
     let mut list: Vec<Check> = checks::gather(
         settings.python.as_deref(),
         &settings.diffusion_pipe,
@@ -54,7 +54,7 @@ pub async fn doctor(settings: &Settings, json: bool) -> color_eyre::Result<i32> 
         settings.probe_timeout,
     )
     .await;
-    list.extend(crate::tui::config_checks(settings));
+    list.extend(checks::config_checks(settings));
     let failed = checks::any_failed(&list);
     if json {
         print_json(&serde_json::json!({

@@ -760,6 +760,38 @@ pub async fn gather(
         .checks
 }
 
+/// Problems in dpgui's own config file, as checks (so `doctor` and the tab both show them).
+pub fn config_checks(settings: &crate::settings::Settings) -> Vec<Check> {
+    settings
+        .problems
+        .iter()
+        .map(|p| Check {
+            id: "dpgui.config",
+            title: "dpgui config".into(),
+            status: Status::Warn,
+            detail: format!(
+                "{}{}: {}",
+                settings.config_file.display(),
+                if p.line > 0 {
+                    format!(":{}", p.line)
+                } else {
+                    String::new()
+                },
+                p.message
+            ),
+            fix: Some(format!(
+                "edit {} (keys: {})",
+                settings.config_file.display(),
+                crate::settings::KEYS
+                    .iter()
+                    .map(|(k, _)| *k)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -91,6 +91,13 @@ pub enum GpuProcessKind {
 }
 
 impl GpuSnapshot {
+    /// GPU names, or None when NVML is unavailable (no names is not "no consumer GPUs").
+    pub fn names(&self) -> Option<Vec<String>> {
+        self.driver_version
+            .as_ref()
+            .map(|_| self.gpus.iter().map(|g| g.name.clone()).collect())
+    }
+
     /// The GPU with this NVML index, if present.
     pub fn gpu(&self, index: u32) -> Option<&GpuInfo> {
         self.gpus.iter().find(|g| g.index == index)

@@ -181,13 +181,6 @@ async fn event_loop(
     Ok(())
 }
 
-/// GPU names for the checks; None when NVML is unavailable.
-pub fn gpu_names(snap: &crate::system::gpu::GpuSnapshot) -> Option<Vec<String>> {
-    snap.driver_version
-        .as_ref()
-        .map(|_| snap.gpus.iter().map(|g| g.name.clone()).collect())
-}
-
 /// What background tasks send: an event for `update`, or a failure that must end the app.
 enum Msg {
     Ui(Event),
@@ -246,7 +239,7 @@ fn spawn_checks(
         let _ = tx.send(Ui(Event::ChecksStarted)).await;
         // The NCCL advice depends on the GPU names: wait for the first sample (it is quick).
         let gpu_names = match gpu_rx.wait_for(|f| f.snapshot.is_some()).await {
-            Ok(feed) => feed.snapshot.as_ref().and_then(gpu_names),
+            Ok(feed) => feed.snapshot.as_ref().and_then(|s| s.names()),
             Err(_) => None,
         };
         let env = |k: &str| std::env::var(k).ok();
@@ -265,7 +258,7 @@ fn spawn_checks(
                 hostfile_exists,
                 nccl_env: nccl_env.clone(),
             });
-            c.extend(config_checks(&settings));
+            c.extend(checks::config_checks(&settings));
             c
         };
         let _ = tx.send(Ui(Event::Checks(eval(None)))).await;
@@ -276,36 +269,4 @@ fn spawn_checks(
         };
         let _ = tx.send(Ui(Event::Checks(eval(result.as_ref())))).await;
     })
-}
-
-/// Problems in dpgui's own config file, as checks (so `doctor` and the tab both show them).
-pub fn config_checks(settings: &Settings) -> Vec<checks::Check> {
-    settings
-        .problems
-        .iter()
-        .map(|p| checks::Check {
-            id: "dpgui.config",
-            title: "dpgui config".into(),
-            status: checks::Status::Warn,
-            detail: format!(
-                "{}{}: {}",
-                settings.config_file.display(),
-                if p.line > 0 {
-                    format!(":{}", p.line)
-                } else {
-                    String::new()
-                },
-                p.message
-            ),
-            fix: Some(format!(
-                "edit {} (keys: {})",
-                settings.config_file.display(),
-                crate::settings::KEYS
-                    .iter()
-                    .map(|(k, _)| *k)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-        })
-        .collect()
 }
