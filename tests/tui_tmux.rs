@@ -598,6 +598,67 @@ echo "dpgui exited rc=$rc tty=$tty"; exec sleep 600"#;
 }
 
 #[test]
+fn sigterm_ends_the_dashboard_and_restores_the_terminal() {
+    let Some(mut t) = sandbox("sigterm") else {
+        return;
+    };
+    let script = r#"before=$(stty -g); "$@"; rc=$?; after=$(stty -g)
+if [ "$before" = "$after" ]; then tty=restored; else tty=CHANGED; fi
+echo "dpgui exited rc=$rc tty=$tty"; exec sleep 600"#;
+    let mut argv = t.env_argv(&[]);
+    argv.extend(["sh".into(), "-c".into(), script.into(), "sh".into()]);
+    argv.extend(t.dpgui_argv(&["--fake-gpus", "2"]));
+    t.start_argv(120, 40, &argv);
+    t.wait_environment();
+    // dpgui is a child of the pane's shell (maybe under `env`): find it by its stat comm.
+    let shell = t.pane_pid.expect("pane pid");
+    let dpgui = descendants(shell as u32)
+        .into_iter()
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "dpgui")
+        })
+        .expect("dpgui under the pane's shell");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(dpgui as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let screen = t.wait_for("the shell's report", TIMEOUT, |s| {
+        s.lines().any(|l| l.starts_with("dpgui exited rc="))
+    });
+    assert!(
+        screen.contains("dpgui exited rc=0 tty=restored"),
+        "SIGTERM restores the terminal:\n{screen}"
+    );
+    assert_eq!(t.display("#{alternate_on}"), "0", "alternate screen left");
+}
+
+/// All descendants of `pid`, by walking /proc.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+                continue;
+            };
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u32>().ok());
+            if ppid == Some(p) {
+                out.push(child);
+                todo.push(child);
+            }
+        }
+    }
+    out
+}
+
+#[test]
 fn survives_resizes_down_to_20x5_and_redraws_at_120x40() {
     let Some(mut t) = sandbox("resize") else {
         return;

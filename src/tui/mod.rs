@@ -91,6 +91,11 @@ async fn event_loop(
     let mut checks_task = Some(spawn_checks(settings.clone(), gpu_rx.clone(), tx.clone()));
 
     let mut events = EventStream::new();
+    // SIGTERM or a hang-up (the SSH connection dropped) ends the app through the normal path,
+    // so the terminal is restored whenever there is still one to restore.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let mut dirty = false;
     let mut last_draw = Instant::now();
     let mut refreshes = 0u64;
@@ -117,6 +122,8 @@ async fn event_loop(
                 Ui(e) => Some(e),
             },
             _ = tokio::time::sleep(wait), if dirty => None,
+            _ = sigterm.recv() => break,
+            _ = sighup.recv() => break,
         };
         if let Some(ev) = ev {
             let redraw_now = matches!(ev, Event::Key(_) | Event::Mouse(_) | Event::Resize(..));
