@@ -254,3 +254,19 @@ fn bench_listeners_and_owners() {
         t_own[t_own.len() / 2]
     );
 }
+
+/// sock_diag (the fast path) and /proc/net/tcp{,6} (the fallback) must see the same listeners.
+#[test]
+fn netlink_and_proc_agree_on_real_listeners() {
+    let v4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let v6 = std::net::TcpListener::bind("[::1]:0").ok();
+    let ports: Vec<u16> = std::iter::once(v4.local_addr().unwrap().port())
+        .chain(v6.as_ref().map(|l| l.local_addr().unwrap().port()))
+        .collect();
+    let fast = dpgui::system::ports::listeners(Some(&ports)).unwrap();
+    let mut slow = dpgui::system::ports::proc_listeners().unwrap();
+    slow.retain(|l| ports.contains(&l.port));
+    assert_eq!(fast, slow);
+    assert_eq!(fast.len(), ports.len());
+    assert!(fast.iter().any(|l| !l.ipv6 && l.port == ports[0]));
+}

@@ -126,6 +126,20 @@ pub struct Listener {
 /// /proc/net/tcp6 (IPv6 disabled in the kernel) counts as "no IPv6 listeners"; any other read
 /// error is returned.
 pub fn listeners(ports: Option<&[u16]>) -> io::Result<Vec<Listener>> {
+    let mut out = match diag::listeners() {
+        Ok(all) => all,
+        // No sock_diag (a kernel without inet_diag, a seccomp filter): read /proc instead.
+        Err(_) => proc_listeners()?,
+    };
+    if let Some(ports) = ports {
+        out.retain(|l| ports.contains(&l.port));
+    }
+    out.sort_by_key(|l| (l.port, l.ipv6, l.addr, l.inode));
+    Ok(out)
+}
+
+/// Listening sockets from /proc/net/tcp and /proc/net/tcp6.
+pub fn proc_listeners() -> io::Result<Vec<Listener>> {
     let mut out = Vec::new();
     for (path, ipv6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
         let text = match read_proc_net(path) {
@@ -134,7 +148,7 @@ pub fn listeners(ports: Option<&[u16]>) -> io::Result<Vec<Listener>> {
             Err(e) => return Err(e),
         };
         for line in text.split(|&b| b == b'\n') {
-            if let Some(e) = parse_line(line, ipv6, Some(LISTEN), ports) {
+            if let Some(e) = parse_line(line, ipv6, Some(LISTEN), None) {
                 out.push(Listener {
                     port: e.local.port(),
                     addr: e.local.ip(),
@@ -149,22 +163,126 @@ pub fn listeners(ports: Option<&[u16]>) -> io::Result<Vec<Listener>> {
     Ok(out)
 }
 
-/// Read a /proc/net/tcp{,6} file with as few kernel walks as possible.
-///
-/// Why not `std::fs::read`: every read(2) of these files walks the *whole* TCP hash table (262,144
-/// buckets on a 24 GB VM, more on big servers), however few sockets exist: ~2.4 ms per walk here.
-/// `fs::read` starts with 32-byte probe reads and then needs a final read that returns 0, so it
-/// walks 3 times (7 ms per file measured); reading until 0 with a large buffer walks twice (4 ms).
-///
-/// The one-walk shortcut: seq_file (fs/seq_file.c, `seq_read_iter`) fills its buffer, at least one
-/// page, with whole records until the iterator ends or the next record does not fit. So a first
-/// read that returns less than a page minus a record's width (≤ 180 bytes here) can only have
-/// stopped at the end of the table: it is EOF, and the confirming read is skipped (2 ms per file).
-/// Longer files take the normal loop. Should a kernel ever break that rule, the cost is a listing
-/// missing sockets, never a wrong one; `port_is_free` stays the authority on "can I bind P".
+/// Listening TCP sockets through netlink sock_diag, as `ss -l` gets them. Asking for the LISTEN
+/// state only makes the kernel walk just the listening hash, where every read of /proc/net/tcp
+/// walks the whole TCP table (a few ms on a big host, every refresh).
+mod diag {
+    use super::Listener;
+    use rustix::net::{
+        AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType, netlink,
+        netlink::SocketAddrNetlink, recv, sendto, socket_with,
+    };
+    use std::io;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const NLM_F_REQUEST: u16 = 0x1;
+    const NLM_F_DUMP: u16 = 0x300;
+    const NLMSG_ERROR: u16 = 2;
+    const NLMSG_DONE: u16 = 3;
+    const IPPROTO_TCP: u8 = 6;
+    const TCP_LISTEN: u32 = 10;
+    const HDR: usize = 16;
+    /// struct inet_diag_msg: family, state, timer, retrans, sockid (48), expires, rqueue,
+    /// wqueue, uid, inode.
+    const DIAG_MSG: usize = 72;
+
+    pub fn listeners() -> io::Result<Vec<Listener>> {
+        let mut out = Vec::new();
+        for (family, ipv6) in [(2u8, false), (10u8, true)] {
+            dump(family, ipv6, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn request(family: u8) -> [u8; HDR + 56] {
+        let mut m = [0u8; HDR + 56];
+        m[0..4].copy_from_slice(&((HDR + 56) as u32).to_ne_bytes());
+        m[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        m[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        m[8..12].copy_from_slice(&1u32.to_ne_bytes());
+        // struct inet_diag_req_v2: family, protocol, ext, pad, states, sockid (zero: any).
+        m[HDR] = family;
+        m[HDR + 1] = IPPROTO_TCP;
+        m[HDR + 4..HDR + 8].copy_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
+        m
+    }
+
+    fn dump(family: u8, ipv6: bool, out: &mut Vec<Listener>) -> io::Result<()> {
+        let fd = socket_with(
+            AddressFamily::NETLINK,
+            SocketType::DGRAM,
+            SocketFlags::CLOEXEC,
+            Some(netlink::SOCK_DIAG),
+        )?;
+        sendto(
+            &fd,
+            &request(family),
+            SendFlags::empty(),
+            &SocketAddrNetlink::new(0, 0),
+        )?;
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            let (n, _) = recv(&fd, &mut buf[..], RecvFlags::empty())?;
+            if n == 0 {
+                return Err(io::Error::other("sock_diag: empty reply"));
+            }
+            if parse(&buf[..n], ipv6, out)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Parses one datagram of replies; true once the dump is complete.
+    pub(super) fn parse(mut b: &[u8], ipv6: bool, out: &mut Vec<Listener>) -> io::Result<bool> {
+        let u32_at = |b: &[u8], o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap());
+        while b.len() >= HDR {
+            let len = u32_at(b, 0) as usize;
+            let kind = u16::from_ne_bytes([b[4], b[5]]);
+            if len < HDR || len > b.len() {
+                return Err(io::Error::other("sock_diag: malformed reply"));
+            }
+            match kind {
+                NLMSG_DONE => return Ok(true),
+                NLMSG_ERROR => {
+                    let errno = if len >= HDR + 4 {
+                        -(u32_at(b, HDR) as i32)
+                    } else {
+                        0
+                    };
+                    return Err(io::Error::from_raw_os_error(errno));
+                }
+                SOCK_DIAG_BY_FAMILY if len >= HDR + DIAG_MSG => {
+                    let m = &b[HDR..len];
+                    let port = u16::from_be_bytes([m[4], m[5]]);
+                    let src = &m[8..24];
+                    let addr = if m[0] == 10 {
+                        let a: [u8; 16] = src.try_into().unwrap();
+                        IpAddr::V6(Ipv6Addr::from(a))
+                    } else {
+                        IpAddr::V4(Ipv4Addr::new(src[0], src[1], src[2], src[3]))
+                    };
+                    out.push(Listener {
+                        port,
+                        addr,
+                        ipv6,
+                        uid: u32_at(m, 64),
+                        inode: u32_at(m, 68) as u64,
+                    });
+                }
+                _ => {}
+            }
+            // Messages are 4-byte aligned.
+            b = &b[((len + 3) & !3).min(b.len())..];
+        }
+        Ok(false)
+    }
+}
+
+/// Reads a /proc/net/tcp{,6} file to its end. Each read(2) walks the whole TCP hash table, so
+/// the buffer starts large (two walks for a small file); this is only the fallback when
+/// sock_diag is unavailable.
 fn read_proc_net(path: &str) -> io::Result<Vec<u8>> {
-    // Whole-record reads are at least this long unless they hit EOF (4 KiB page, 512 B margin).
-    const SHORT_READ_IS_EOF: usize = 4096 - 512;
     let mut file = std::fs::File::open(path)?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut len = 0;
@@ -177,9 +295,8 @@ fn read_proc_net(path: &str) -> io::Result<Vec<u8>> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        let first = len == 0;
         len += n;
-        if n == 0 || (first && n < SHORT_READ_IS_EOF) {
+        if n == 0 {
             break;
         }
     }
@@ -521,6 +638,67 @@ fn ipv6_absent(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn nlmsg(kind: u16, payload: &[u8]) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&((16 + payload.len()) as u32).to_ne_bytes());
+        m.extend_from_slice(&kind.to_ne_bytes());
+        m.extend_from_slice(&[0u8; 10]);
+        m.extend_from_slice(payload);
+        while m.len() % 4 != 0 {
+            m.push(0);
+        }
+        m
+    }
+
+    fn diag_msg(family: u8, port: u16, addr: &[u8], uid: u32, inode: u32) -> Vec<u8> {
+        let mut m = vec![family, 10, 0, 0];
+        m.extend_from_slice(&port.to_be_bytes());
+        m.extend_from_slice(&[0, 0]);
+        let mut src = [0u8; 16];
+        src[..addr.len()].copy_from_slice(addr);
+        m.extend_from_slice(&src);
+        m.extend_from_slice(&[0u8; 16 + 4 + 8 + 12]);
+        m.extend_from_slice(&uid.to_ne_bytes());
+        m.extend_from_slice(&inode.to_ne_bytes());
+        m
+    }
+
+    #[test]
+    fn sock_diag_replies_parse() {
+        let mut buf = nlmsg(20, &diag_msg(2, 29500, &[127, 0, 0, 1], 1000, 4242));
+        let v6: Vec<u8> = "::1".parse::<Ipv6Addr>().unwrap().octets().to_vec();
+        buf.extend(nlmsg(20, &diag_msg(10, 30001, &v6, 0, 7)));
+        let mut out = Vec::new();
+        assert!(!diag::parse(&buf, false, &mut out).unwrap(), "no DONE yet");
+        assert_eq!(
+            out,
+            vec![
+                Listener {
+                    port: 29500,
+                    addr: "127.0.0.1".parse().unwrap(),
+                    ipv6: false,
+                    uid: 1000,
+                    inode: 4242
+                },
+                Listener {
+                    port: 30001,
+                    addr: "::1".parse().unwrap(),
+                    ipv6: false,
+                    uid: 0,
+                    inode: 7
+                },
+            ]
+        );
+        assert!(diag::parse(&nlmsg(3, &[0; 4]), true, &mut out).unwrap());
+        let err = diag::parse(&nlmsg(2, &(-13i32).to_ne_bytes()), true, &mut out).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(13));
+        // Truncated or lying lengths are errors, not panics.
+        let mut bad = nlmsg(20, &[0; 8]);
+        bad[0] = 200;
+        assert!(diag::parse(&bad, false, &mut out).is_err());
+        assert!(!diag::parse(&[1, 2, 3], false, &mut out).unwrap());
+    }
 
     const TCP_MIXED: &str = include_str!("../../tests/fixtures/proc_net/tcp_mixed.txt");
     const TCP6_MIXED: &str = include_str!("../../tests/fixtures/proc_net/tcp6_mixed.txt");
