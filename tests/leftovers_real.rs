@@ -345,3 +345,35 @@ fn an_exec_after_the_first_scan_is_seen() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn incremental_scans_see_new_processes_and_reparented_orphans() {
+    let mut scanner = ProcessScanner::new();
+    scanner.scan_incremental(); // the first one is full
+    // A parent with a child; both new since the last scan.
+    let mut parent = Command::new("sh")
+        .args(["-c", "sleep 300 & echo $!; wait"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let _guard = GroupGuard(parent.id());
+    let mut out = BufReader::new(parent.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let child: u32 = line.trim().parse().unwrap();
+    let t = scanner.scan_incremental();
+    assert_eq!(
+        t.get(child).map(|p| p.ppid),
+        Some(parent.id()),
+        "new pids are read"
+    );
+    // The parent dies: its child is reparented, and the next incremental scan must say so.
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    let t = scanner.scan_incremental();
+    let p = t.get(child).expect("the orphan lives on");
+    assert_ne!(p.ppid, parent.id());
+    assert!(t.get(parent.id()).is_none());
+}

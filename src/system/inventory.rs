@@ -481,7 +481,7 @@ pub fn scan(
     gpu: Option<&GpuSnapshot>,
     state_dir: &std::path::Path,
 ) -> (Inventory, ProcessTable) {
-    let table = scanner.scan();
+    let table = scanner.scan_incremental();
     let (listeners, owners, unreadable) = port_scanner.scan(watched);
     let live_jobs: HashSet<String> = crate::jobs::live_jobs(state_dir).into_keys().collect();
     let mut inv = assemble(&Facts {

@@ -139,12 +139,23 @@ struct Cached {
 }
 
 /// Reads the process table, reusing cached command lines and user names.
+///
+/// Between full scans (every `FULL_SCAN_EVERY` calls of `scan_incremental`), a process seen last
+/// time is carried over without reading its stat again, unless its parent vanished (it was then
+/// reparented: that is how orphans appear). New pids are always read. A pid reused between two
+/// scans would show stale facts until the next full scan; nothing is ever signalled on them,
+/// since the stop ladder re-checks each identity through a pidfd.
 #[derive(Debug, Default)]
 pub struct ProcessScanner {
     cmdlines: HashMap<ProcId, Cached>,
     users: HashMap<u32, Arc<str>>,
     clock: Option<Clock>,
+    last: HashMap<u32, ProcInfo>,
+    since_full: u32,
 }
+
+/// How many incremental scans run between two full ones (5 s at the default refresh).
+pub const FULL_SCAN_EVERY: u32 = 5;
 
 impl ProcessScanner {
     pub fn new() -> Self {
@@ -160,20 +171,48 @@ impl ProcessScanner {
 
     /// Scans /proc. Processes that vanish mid-scan or are unreadable are skipped, never an error.
     pub fn scan(&mut self) -> ProcessTable {
+        self.since_full = 0;
+        self.scan_inner(true)
+    }
+
+    /// A scan that re-reads only new processes and those whose parent vanished, and does a
+    /// full scan every `FULL_SCAN_EVERY` calls: what the dashboard's 1 s refresh uses.
+    pub fn scan_incremental(&mut self) -> ProcessTable {
+        let full = self.since_full == 0 || self.last.is_empty();
+        self.since_full = (self.since_full + 1) % FULL_SCAN_EVERY;
+        self.scan_inner(full)
+    }
+
+    /// Makes the next `scan_incremental` a full one (the user asked for a refresh).
+    pub fn force_full(&mut self) {
+        self.since_full = 0;
+    }
+
+    fn scan_inner(&mut self, full: bool) -> ProcessTable {
         let mut table = ProcessTable {
-            procs: HashMap::new(),
+            procs: HashMap::with_capacity(self.last.len()),
             taken_at: Some(SystemTime::now()),
         };
         let Ok(dir) = std::fs::read_dir("/proc") else {
             return table;
         };
+        let pids: Vec<u32> = dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .collect();
+        let last = std::mem::take(&mut self.last);
+        let present: std::collections::HashSet<u32> = pids.iter().copied().collect();
         let mut buf = Vec::with_capacity(512);
-        for entry in dir.flatten() {
-            let name = entry.file_name();
-            let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
-                continue;
+        for pid in pids {
+            let carried = (!full)
+                .then(|| last.get(&pid))
+                .flatten()
+                .filter(|p| p.ppid == 0 || present.contains(&p.ppid));
+            let info = match carried {
+                Some(p) => Some(p.clone()),
+                None => self.read(pid, &mut buf),
             };
-            if let Some(info) = self.read(pid, &mut buf) {
+            if let Some(info) = info {
                 table.procs.insert(pid, info);
             }
         }
@@ -181,6 +220,7 @@ impl ProcessScanner {
         if self.cmdlines.len() > table.procs.len() + 64 {
             self.cmdlines.retain(|id, _| table.get_id(*id).is_some());
         }
+        self.last = table.procs.clone();
         table
     }
 

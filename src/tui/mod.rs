@@ -210,12 +210,16 @@ fn spawn_inventory(
             crate::system::host::HostSampler::default(),
         )));
         let state_dir: PathBuf = crate::paths::state_dir();
+        let mut forced = false;
         loop {
             let snap = gpu_rx.borrow().snapshot.clone();
             let (s, st, sc) = (settings.clone(), state_dir.clone(), scanner.clone());
             let scan = tokio::task::spawn_blocking(move || {
                 let mut guard = sc.lock().unwrap_or_else(|p| p.into_inner());
                 let (procs, ports, host) = &mut *guard;
+                if forced {
+                    procs.force_full();
+                }
                 let mut inv = inventory::scan(procs, ports, &s.watched_ports, snap.as_ref(), &st).0;
                 inv.host = Some(host.sample());
                 inv
@@ -227,10 +231,10 @@ fn spawn_inventory(
             if tx.send(msg).await.is_err() {
                 return;
             }
-            tokio::select! {
-                r = gpu_rx.changed() => if r.is_err() { return },
-                r = refresh_rx.changed() => if r.is_err() { return },
-            }
+            forced = tokio::select! {
+                r = gpu_rx.changed() => if r.is_err() { return } else { false },
+                r = refresh_rx.changed() => if r.is_err() { return } else { true },
+            };
         }
     });
 }
