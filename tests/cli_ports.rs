@@ -115,3 +115,63 @@ fn ports_json_and_guarded_free_on_a_real_orphan() {
     assert_eq!(code, 2);
     assert!(stderr.contains("nothing was signalled"), "{stderr}");
 }
+
+/// As an ordinary user, a port held by another user's process is "in use by uid N (pid not
+/// visible)", never free.
+#[test]
+fn another_users_listener_is_busy_with_a_hidden_pid() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to run dpgui as another user");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    // The temp dir must be usable by nobody (HOME, XDG dirs).
+    std::fs::set_permissions(
+        home.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port().to_string();
+    use std::os::unix::process::CommandExt;
+    let out = Command::new(env!("CARGO_BIN_EXE_dpgui"))
+        .args(["ports", "--port", &port, "--json"])
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .current_dir("/")
+        .uid(65534)
+        .gid(65534)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v[0]["listening"], true);
+    let h = &v[0]["holders"][0];
+    assert_eq!(h["pid"], serde_json::Value::Null, "{stdout}");
+    assert_eq!(h["uid"], 0);
+    // And the text form says so in words.
+    let out = Command::new(env!("CARGO_BIN_EXE_dpgui"))
+        .args(["ports", "--port", &port])
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .current_dir("/")
+        .uid(65534)
+        .gid(65534)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("in use by uid 0 (root), pid not visible"),
+        "{text}"
+    );
+    drop(held);
+}
