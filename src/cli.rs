@@ -8,7 +8,7 @@ use crate::system::checks::{self, Check, Status};
 use crate::system::gpu::{self, GpuSnapshot};
 use crate::system::inventory::{self, FreeReport, LeftoverGroup, PortStatus};
 use crate::system::procs::{ProcessScanner, current_uid, format_age};
-use crate::system::signals::{Fate, LadderOptions};
+use crate::system::signals::LadderOptions;
 use crate::units::format_bytes;
 
 fn print_json<T: serde::Serialize>(v: &T) -> color_eyre::Result<()> {
@@ -309,15 +309,10 @@ fn free(settings: &Settings, watched: &[u16], pgid: u32, a: &PortsArgs) -> color
         print_json(&report)?;
     } else {
         for o in &report.outcomes {
-            let what = match o.fate {
-                Fate::Terminated => "ended by SIGTERM",
-                Fate::Killed => "ignored SIGTERM, ended by SIGKILL",
-                Fate::Survived => "SURVIVED SIGKILL",
-                Fate::AlreadyGone => "already gone",
-                Fate::PidReused => "pid now belongs to another process: not signalled",
-                Fate::OtherUser => "another user's: not signalled",
-                Fate::PermissionDenied => "permission denied",
-            };
+            let mut what = o.fate.describe().to_string();
+            if let Some(e) = &o.error {
+                what.push_str(&format!(" ({e})"));
+            }
             println!("  pid {:<8} {what}", o.pid);
         }
         println!("{}", report.headline());

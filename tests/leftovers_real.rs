@@ -237,7 +237,9 @@ fn other_users_processes_need_the_extra_confirmation() {
     }
     let mut cmd = Command::new("python3");
     cmd.arg(fixture().join("train.py"))
-        .args(["--local_rank=3", "--master_port=0"])
+        // Not dumpable, as after a setuid: its /proc files then belong to root, which must not
+        // make it look like root's (or this user's) process.
+        .args(["--local_rank=3", "--master_port=0", "--non-dumpable"])
         .current_dir("/")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -256,6 +258,7 @@ fn other_users_processes_need_the_extra_confirmation() {
     expect_line(&mut out, "READY");
     let g = group(&scan(&[]), rank.id());
     assert!(g.other_user);
+    assert_eq!(g.members[0].uid, 65534);
     let report = inventory::free_group(&g, quick(), &mut || None);
     assert_eq!(report.outcomes[0].fate, Fate::OtherUser);
     assert!(rank.try_wait().unwrap().is_none());

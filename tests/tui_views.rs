@@ -368,12 +368,29 @@ fn other_users_groups_need_root_and_a_second_confirmation() {
     assert!(s.status.as_ref().unwrap().1.contains("only root"));
     s.info.is_root = true;
     update(&mut s, key('x'));
+    // The warning is on screen at a common size and a small one.
+    for (w, h) in [(120, 36), (80, 24)] {
+        s.size = Rect::new(0, 0, w, h);
+        let text = screen(&render(&s));
+        assert!(text.contains("ANOTHER USER'S PROCESSES (alice)"), "{text}");
+        assert!(text.contains("20000 20001"), "every pid listed:\n{text}");
+    }
     assert_eq!(update(&mut s, key('y')), vec![], "first y only asks again");
     assert!(matches!(
         s.overlay,
         Overlay::ConfirmStop { second: true, .. }
     ));
-    let cmds = update(&mut s, key('y'));
+    assert!(screen(&render(&s)).contains("press Y (capital)"));
+    // A held key repeating, or a second lower-case y, does not confirm.
+    let mut repeat = KeyEvent::new(KeyCode::Char('Y'), KeyModifiers::SHIFT);
+    repeat.kind = crossterm::event::KeyEventKind::Repeat;
+    assert_eq!(update(&mut s, Event::Key(repeat)), vec![]);
+    assert_eq!(update(&mut s, key('y')), vec![]);
+    assert!(matches!(
+        s.overlay,
+        Overlay::ConfirmStop { second: true, .. }
+    ));
+    let cmds = update(&mut s, key('Y'));
     assert!(matches!(
         &cmds[..],
         [Command::Stop {

@@ -542,20 +542,14 @@ pub struct FreeReport {
     pub gpu_memory_after: Option<u64>,
     /// Processes that joined the group after confirmation: never signalled.
     pub newcomers: Vec<u32>,
+    /// Confirmed processes still alive after the ladder, checked on the machine (pid and start
+    /// time), whatever their fate says.
+    pub still_alive: Vec<u32>,
 }
 
 impl FreeReport {
-    pub fn survivors(&self) -> Vec<u32> {
-        use super::signals::Fate;
-        self.outcomes
-            .iter()
-            .filter(|o| matches!(o.fate, Fate::Survived | Fate::PermissionDenied))
-            .map(|o| o.pid)
-            .collect()
-    }
-
     pub fn all_gone(&self) -> bool {
-        self.survivors().is_empty() && self.ports_still_busy.is_empty() && self.newcomers.is_empty()
+        self.still_alive.is_empty() && self.ports_still_busy.is_empty() && self.newcomers.is_empty()
     }
 
     pub fn headline(&self) -> String {
@@ -569,13 +563,12 @@ impl FreeReport {
         if self.escalated {
             parts.push(format!("{} needed SIGKILL", n(Fate::Killed)));
         }
-        let skipped = n(Fate::PidReused) + n(Fate::OtherUser) + n(Fate::AlreadyGone);
-        if skipped > 0 {
-            parts.push(format!("{skipped} not signalled (gone or not identical)"));
+        let gone = n(Fate::PidReused) + n(Fate::AlreadyGone);
+        if gone > 0 {
+            parts.push(format!("{gone} already gone"));
         }
-        let surv = self.survivors();
-        if !surv.is_empty() {
-            parts.push(format!("SURVIVED: {surv:?}"));
+        if !self.still_alive.is_empty() {
+            parts.push(format!("STILL ALIVE: {:?}", self.still_alive));
         }
         if !self.ports_freed.is_empty() {
             parts.push(format!("port {:?} free", self.ports_freed));
@@ -608,6 +601,7 @@ pub fn free_group(
 ) -> FreeReport {
     let targets = group_targets(group);
     let report = super::signals::stop(&targets, opts);
+    let still_alive = report.still_alive();
     // Newcomers: processes in the group now that were not confirmed. They are reported, never
     // signalled; after their parents died they are usually gone too.
     let mut scanner = super::procs::ProcessScanner::new();
@@ -651,6 +645,7 @@ pub fn free_group(
         gpu_memory_before: group.gpu_memory_bytes,
         gpu_memory_after,
         newcomers,
+        still_alive,
     }
 }
 

@@ -250,11 +250,9 @@ impl ProcessScanner {
     /// per known process keep a 1 s refresh cheap on a busy server.
     fn read(&mut self, pid: u32, buf: &mut Vec<u8>) -> Option<ProcInfo> {
         use std::io::Read;
-        use std::os::unix::fs::MetadataExt;
         let clock = *self.clock.get_or_insert_with(Clock::read);
+        let uid = read_uid(pid)?;
         let mut f = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
-        // /proc/<pid> entries belong to the process's effective uid.
-        let uid = f.metadata().ok()?.uid();
         buf.clear();
         f.read_to_end(buf).ok()?;
         let st = parse_stat(buf)?;
@@ -351,6 +349,16 @@ fn read_job_tag(proc: &procfs::process::Process) -> Option<String> {
     let env = proc.environ().ok()?;
     env.get(std::ffi::OsStr::new(crate::jobs::JOB_TAG_VAR))
         .map(|v| v.to_string_lossy().into_owned())
+}
+
+/// The effective uid of a process: the owner of its `/proc/<pid>` directory. (Files inside it
+/// belong to root when the process is not dumpable, e.g. after a setuid; the directory never
+/// does.)
+pub fn read_uid(pid: u32) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/{pid}"))
+        .ok()
+        .map(|m| m.uid())
 }
 
 /// Reads one process's identity directly, for re-checks right before a signal.

@@ -31,6 +31,36 @@ pub enum Fate {
     OtherUser,
     /// The kernel refused the signal (EPERM).
     PermissionDenied,
+    /// Its owner changed since it was confirmed (a setuid): not signalled.
+    OwnerChanged,
+    /// It could not be pinned (no pidfd support before Linux 5.3, a seccomp filter, out of
+    /// file descriptors): not signalled, since it could not be identified with certainty.
+    NotPinned,
+}
+
+impl Fate {
+    /// What happened, in words (the TUI and the CLI print the same).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Fate::Terminated => "ended by SIGTERM",
+            Fate::Killed => "ignored SIGTERM, ended by SIGKILL",
+            Fate::Survived => "SURVIVED SIGKILL",
+            Fate::AlreadyGone => "already gone",
+            Fate::PidReused => "pid now belongs to another process: not signalled",
+            Fate::OtherUser => "another user's: not signalled",
+            Fate::PermissionDenied => "permission denied",
+            Fate::OwnerChanged => "owner changed since confirmation: not signalled",
+            Fate::NotPinned => "could not be pinned with a pidfd: not signalled",
+        }
+    }
+
+    /// Whether this outcome needs the user's attention.
+    pub fn is_problem(self) -> bool {
+        !matches!(
+            self,
+            Fate::Terminated | Fate::Killed | Fate::AlreadyGone | Fate::PidReused
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -38,6 +68,9 @@ pub struct PidOutcome {
     pub pid: u32,
     pub start_ticks: u64,
     pub fate: Fate,
+    /// The error behind `not_pinned` / `permission_denied`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -49,8 +82,19 @@ pub struct LadderReport {
 }
 
 impl LadderReport {
-    pub fn survivors(&self) -> impl Iterator<Item = &PidOutcome> {
-        self.outcomes.iter().filter(|o| o.fate == Fate::Survived)
+    /// Confirmed processes that are still alive now, whatever the reason (not signalled,
+    /// refused, or survived SIGKILL): checked against the machine, not inferred from the fates.
+    pub fn still_alive(&self) -> Vec<u32> {
+        self.outcomes
+            .iter()
+            .filter(|o| {
+                super::procs::is_alive(ProcId {
+                    pid: o.pid,
+                    start_ticks: o.start_ticks,
+                })
+            })
+            .map(|o| o.pid)
+            .collect()
     }
 
     pub fn fate(&self, pid: u32) -> Option<Fate> {
@@ -91,27 +135,34 @@ struct Pinned {
     exited: bool,
 }
 
-/// Opens a pidfd and then re-checks the start time; see the module comment for why the order
-/// makes this race-free.
-fn pin(id: ProcId) -> Result<OwnedFd, Fate> {
-    let pid = Pid::from_raw(id.pid as i32).ok_or(Fate::AlreadyGone)?;
+/// Opens a pidfd and then re-checks the start time and the owner; see the module comment for
+/// why the order makes this race-free.
+fn pin(t: &Target) -> Result<OwnedFd, (Fate, Option<String>)> {
+    let id = t.id;
+    let pid = Pid::from_raw(id.pid as i32).ok_or((Fate::AlreadyGone, None))?;
     let fd = match rustix::process::pidfd_open(pid, PidfdFlags::empty()) {
         Ok(fd) => fd,
-        Err(_) => return Err(Fate::AlreadyGone),
+        Err(rustix::io::Errno::SRCH) => return Err((Fate::AlreadyGone, None)),
+        Err(e) => return Err((Fate::NotPinned, Some(format!("pidfd_open: {e}")))),
     };
     match read_identity(id.pid) {
-        Some(now) if now == id => Ok(fd),
-        Some(_) => Err(Fate::PidReused),
-        None => Err(Fate::AlreadyGone),
+        Some(now) if now == id => {}
+        Some(_) => return Err((Fate::PidReused, None)),
+        None => return Err((Fate::AlreadyGone, None)),
+    }
+    match super::procs::read_uid(id.pid) {
+        Some(uid) if uid == t.uid => Ok(fd),
+        Some(_) => Err((Fate::OwnerChanged, None)),
+        None => Err((Fate::AlreadyGone, None)),
     }
 }
 
-fn send(p: &Pinned, sig: Signal) -> Result<(), Fate> {
+fn send(p: &Pinned, sig: Signal) -> Result<(), (Fate, Option<String>)> {
     match rustix::process::pidfd_send_signal(p.fd.as_fd(), sig) {
         Ok(()) => Ok(()),
-        Err(rustix::io::Errno::SRCH) => Err(Fate::AlreadyGone),
-        Err(rustix::io::Errno::PERM) => Err(Fate::PermissionDenied),
-        Err(_) => Err(Fate::AlreadyGone),
+        Err(rustix::io::Errno::SRCH) => Err((Fate::AlreadyGone, None)),
+        Err(rustix::io::Errno::PERM) => Err((Fate::PermissionDenied, Some("EPERM".into()))),
+        Err(e) => Err((Fate::NotPinned, Some(format!("pidfd_send_signal: {e}")))),
     }
 }
 
@@ -153,9 +204,9 @@ pub fn stop(targets: &[Target], opts: LadderOptions) -> LadderReport {
     let mut pinned = Vec::new();
     for t in targets {
         let verdict = if t.uid != me && !opts.allow_other_users {
-            Err(Fate::OtherUser)
+            Err((Fate::OtherUser, None))
         } else {
-            pin(t.id)
+            pin(t)
         };
         match verdict {
             Ok(fd) => pinned.push(Pinned {
@@ -163,17 +214,18 @@ pub fn stop(targets: &[Target], opts: LadderOptions) -> LadderReport {
                 fd,
                 exited: false,
             }),
-            Err(fate) => outcomes.push(outcome(t.id, fate)),
+            Err((fate, error)) => outcomes.push(outcome(t.id, fate, error)),
         }
     }
     let mut refused = Vec::new();
     for (i, p) in pinned.iter_mut().enumerate() {
         match send(p, Signal::TERM) {
             Ok(()) => {}
-            Err(Fate::AlreadyGone) => p.exited = true,
-            Err(fate) => refused.push((i, fate)),
+            Err((Fate::AlreadyGone, _)) => p.exited = true,
+            Err(e) => refused.push((i, e)),
         }
     }
+    // Refused ones are not waited for: they were not signalled.
     for &(i, _) in &refused {
         pinned[i].exited = true;
     }
@@ -190,16 +242,16 @@ pub fn stop(targets: &[Target], opts: LadderOptions) -> LadderReport {
     }
     wait_exits(&mut pinned, Instant::now() + opts.kill_wait);
     for (i, p) in pinned.iter().enumerate() {
-        let fate = if let Some((_, f)) = refused.iter().find(|(j, _)| *j == i) {
-            *f
+        let (fate, error) = if let Some((_, (f, e))) = refused.iter().find(|(j, _)| *j == i) {
+            (*f, e.clone())
         } else if !p.exited {
-            Fate::Survived
+            (Fate::Survived, None)
         } else if killed.contains(&i) {
-            Fate::Killed
+            (Fate::Killed, None)
         } else {
-            Fate::Terminated
+            (Fate::Terminated, None)
         };
-        outcomes.push(outcome(p.id, fate));
+        outcomes.push(outcome(p.id, fate, error));
     }
     outcomes.sort_by_key(|o| o.pid);
     LadderReport {
@@ -209,11 +261,12 @@ pub fn stop(targets: &[Target], opts: LadderOptions) -> LadderReport {
     }
 }
 
-fn outcome(id: ProcId, fate: Fate) -> PidOutcome {
+fn outcome(id: ProcId, fate: Fate, error: Option<String>) -> PidOutcome {
     PidOutcome {
         pid: id.pid,
         start_ticks: id.start_ticks,
         fate,
+        error,
     }
 }
 

@@ -324,8 +324,17 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
         Overlay::Stopping { .. } => return vec![],
         Overlay::ConfirmStop { group, second } => {
             let (group, second) = (group.clone(), *second);
+            // A held or bouncing key must not answer a safety question twice.
+            if k.kind == KeyEventKind::Repeat {
+                return vec![];
+            }
+            let confirm = match (group.other_user, second) {
+                // Another user's processes: the second step wants a capital Y.
+                (true, true) => matches!(k.code, KeyCode::Char('Y')),
+                _ => matches!(k.code, KeyCode::Char('y') | KeyCode::Enter),
+            };
             match k.code {
-                KeyCode::Char('y') | KeyCode::Enter if !group.other_user || second => {
+                _ if confirm && (!group.other_user || second) => {
                     s.overlay = Overlay::Stopping {
                         pgid: group.pgid,
                         pids: group.members.len(),
@@ -335,7 +344,7 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
                         allow_other_users: second,
                     }];
                 }
-                KeyCode::Char('y') | KeyCode::Enter => {
+                _ if confirm => {
                     s.overlay = Overlay::ConfirmStop {
                         group,
                         second: true,

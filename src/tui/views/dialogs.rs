@@ -26,8 +26,16 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
+/// Rows `lines` take when wrapped at `width` columns.
+fn wrapped_rows(lines: &[Line], width: u16) -> u16 {
+    let w = usize::from(width.max(1));
+    lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(w) as u16)
+        .sum()
+}
+
 fn popup(f: &mut Frame, theme: &Theme, area: Rect, title: &str, lines: Vec<Line>, footer: &str) {
-    let want_h = lines.len() as u16 + 2;
     let want_w = lines
         .iter()
         .map(|l| l.width() as u16)
@@ -36,7 +44,10 @@ fn popup(f: &mut Frame, theme: &Theme, area: Rect, title: &str, lines: Vec<Line>
         .max(footer.len() as u16 + 4)
         .max(title.len() as u16 + 6)
         + 4;
-    let r = centered(area, want_w.min(area.width * 9 / 10).max(10), want_h);
+    let w = want_w.min(area.width * 9 / 10).max(10).min(area.width);
+    // Height from the wrapped text, so nothing is cut off below the frame when it fits at all.
+    let h = wrapped_rows(&lines, w.saturating_sub(2)) + 2;
+    let r = centered(area, w, h);
     f.render_widget(Clear, r);
     let block = Block::default()
         .borders(Borders::ALL)
@@ -76,17 +87,16 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
             let mut lines = vec![Line::styled(r.headline(), theme.title())];
             lines.push(Line::raw(""));
             for o in &r.outcomes {
-                let (txt, style) = match o.fate {
-                    Fate::Terminated => ("ended by SIGTERM", theme.ok()),
-                    Fate::Killed => ("ignored SIGTERM, ended by SIGKILL", theme.warn()),
-                    Fate::Survived => ("SURVIVED SIGKILL", theme.error()),
-                    Fate::AlreadyGone => ("already gone", theme.muted()),
-                    Fate::PidReused => {
-                        ("pid reused by another process: not signalled", theme.warn())
-                    }
-                    Fate::OtherUser => ("another user's: not signalled", theme.warn()),
-                    Fate::PermissionDenied => ("permission denied", theme.error()),
+                let style = match o.fate {
+                    Fate::Terminated => theme.ok(),
+                    Fate::AlreadyGone => theme.muted(),
+                    f if f.is_problem() => theme.error(),
+                    _ => theme.warn(),
                 };
+                let mut txt = o.fate.describe().to_string();
+                if let Some(e) = &o.error {
+                    txt.push_str(&format!(" ({e})"));
+                }
                 lines.push(Line::from(vec![
                     Span::raw(format!("pid {:<8} ", o.pid)),
                     Span::styled(txt, style),
@@ -332,52 +342,69 @@ fn group_lines(lines: &mut Vec<Line>, theme: &Theme, g: &LeftoverGroup) {
 }
 
 fn confirm(f: &mut Frame, s: &State, theme: &Theme, area: Rect, g: &LeftoverGroup, second: bool) {
-    let mut lines = vec![Line::styled(
-        format!(
-            "These {} process(es) of group {} will be signalled:",
-            g.members.len(),
-            g.pgid
-        ),
-        theme.title(),
-    )];
-    for m in &g.members {
-        lines.push(Line::raw(format!(
-            "  pid {:<8} {:<9} {}",
-            m.pid,
-            m.user,
-            m.cmdline.join(" ")
-        )));
-    }
-    lines.push(Line::raw(""));
-    lines.push(Line::raw(format!(
-        "SIGTERM, then SIGKILL after {}s. Each pid's start time is re-checked before every signal;",
-        s.info.stop_grace_secs
-    )));
-    lines.push(Line::raw(
-        "a pid that now belongs to another process is left alone.",
-    ));
+    let inner_w = usize::from((area.width * 9 / 10).saturating_sub(4)).max(10);
+    let mut lines = Vec::new();
+    // The other-user warning comes first so no terminal size can hide it.
     if g.other_user {
-        let users: Vec<&str> = g.members.iter().map(|m| m.user.as_str()).collect();
+        let mut users: Vec<&str> = g.members.iter().map(|m| m.user.as_str()).collect();
+        users.dedup();
         lines.push(Line::styled(
-            format!(
-                "These processes belong to another user ({}).",
-                users.join(", ")
-            ),
+            format!("ANOTHER USER'S PROCESSES ({})", users.join(", ")),
             theme.error(),
         ));
-        if second {
-            lines.push(Line::styled(
-                "Second confirmation: press y again to end another user's processes as root.",
-                theme.error(),
-            ));
-        }
+        lines.push(Line::styled(
+            if second {
+                "Second confirmation: press Y (capital) to end them as root."
+            } else {
+                "Ending them needs two confirmations."
+            },
+            theme.error(),
+        ));
     }
-    popup(
-        f,
-        theme,
-        area,
-        "End process group?",
-        lines,
-        "y end them · n/Esc cancel",
-    );
+    let pids: Vec<String> = g.members.iter().map(|m| m.pid.to_string()).collect();
+    lines.push(Line::styled(
+        format!(
+            "These {} process(es) of group {} will be signalled: {}",
+            g.members.len(),
+            g.pgid,
+            pids.join(" ")
+        ),
+        theme.title(),
+    ));
+    // One line per member, cut to the width; as many as fit, and say how many do not.
+    let fixed = 4 + u16::from(g.other_user) * 2;
+    let room = usize::from(area.height.saturating_sub(fixed + 4));
+    for m in g.members.iter().take(room) {
+        lines.push(Line::raw(crate::units::ellipsize(
+            &format!("  pid {:<8} {:<9} {}", m.pid, m.user, m.cmdline.join(" ")),
+            inner_w,
+        )));
+    }
+    if g.members.len() > room {
+        lines.push(Line::styled(
+            format!(
+                "  … {} more (all pids are listed above; Enter in the list shows each)",
+                g.members.len() - room
+            ),
+            theme.muted(),
+        ));
+    }
+    lines.push(Line::raw(crate::units::ellipsize(
+        &format!(
+            "SIGTERM, then SIGKILL after {}s; each pid's start time and owner are re-checked first.",
+            s.info.stop_grace_secs
+        ),
+        inner_w,
+    )));
+    let footer = if g.other_user && second {
+        "Y end them · n/Esc cancel"
+    } else {
+        "y end them · n/Esc cancel"
+    };
+    let title = if g.other_user {
+        "End ANOTHER USER'S processes?"
+    } else {
+        "End process group?"
+    };
+    popup(f, theme, area, title, lines, footer);
 }
