@@ -18,6 +18,25 @@ fn print_json<T: serde::Serialize>(v: &T) -> color_eyre::Result<()> {
     Ok(())
 }
 
+/// A command line for a terminal: control characters (escape sequences, newlines that could fake
+/// extra lines) shown as `\xNN`, as `ps` does; any user can choose their argv.
+fn shown(args: &[String]) -> String {
+    let mut out = String::new();
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        for c in a.chars() {
+            if c.is_control() {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
 fn icon(s: &Status) -> &'static str {
     match s {
         Status::Pass => "✓",
@@ -129,7 +148,7 @@ pub fn gpus(json: bool) -> color_eyre::Result<i32> {
                 na(p.used_memory_bytes.map(format_bytes)),
                 p.cmdline
                     .as_ref()
-                    .map(|c| c.join(" "))
+                    .map(|c| shown(c))
                     .unwrap_or_else(|| "(not visible here)".into())
             );
         }
@@ -148,7 +167,14 @@ pub struct PortsArgs {
 fn print_ports(list: &[PortStatus]) {
     for p in list {
         if !p.listening {
-            println!("{:<6} free", p.port);
+            match (p.busy(), &p.error) {
+                (false, _) => println!("{:<6} free", p.port),
+                (true, Some(e)) => println!("{:<6} busy: cannot be bound ({e})", p.port),
+                (true, None) => println!(
+                    "{:<6} busy: cannot be bound, yet nothing listens (a connection uses it? see `ss -tanp`)",
+                    p.port
+                ),
+            }
             continue;
         }
         for h in &p.holders {
@@ -183,7 +209,7 @@ fn print_ports(list: &[PortStatus]) {
                         } else {
                             format!(" [{}]", flags.join(", "))
                         },
-                        h.cmdline.join(" ")
+                        shown(&h.cmdline)
                     );
                 }
             }
@@ -219,32 +245,41 @@ pub fn ports(settings: &Settings, a: PortsArgs) -> color_eyre::Result<i32> {
     Ok(0)
 }
 
-fn describe(g: &LeftoverGroup) {
-    println!(
+/// What a stop would signal; on stderr when stdout carries JSON.
+fn describe(g: &LeftoverGroup, to_stderr: bool) {
+    let out = |line: String| {
+        if to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    out(format!(
         "Process group {}{}: {} process(es), GPU memory {}, ports {:?}",
         g.pgid,
         if g.orphaned { " (ORPHANED)" } else { "" },
         g.members.len(),
         format_bytes(g.gpu_memory_bytes),
         g.ports
-    );
+    ));
     if let Some(r) = &g.orphan_reason {
-        println!("  {r}");
+        out(format!("  {r}"));
     }
     for m in &g.members {
-        println!(
+        out(format!(
             "  pid {:<8} {:<10} {:<16} {}",
             m.pid,
             m.user,
             m.role.clone().unwrap_or_default(),
-            m.cmdline.join(" ")
-        );
+            shown(&m.cmdline)
+        ));
     }
 }
 
 fn ask(question: &str) -> bool {
-    print!("{question} [y/N] ");
-    let _ = std::io::stdout().flush();
+    // On stderr, so `--json` output on stdout stays clean.
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim().eq_ignore_ascii_case("y")
 }
@@ -270,9 +305,7 @@ fn free(settings: &Settings, watched: &[u16], pgid: u32, a: &PortsArgs) -> color
         eprintln!("dpgui: refused: {why}");
         return Ok(2);
     }
-    if !a.json {
-        describe(&group);
-    }
+    describe(&group, a.json);
     if group.other_user {
         if current_uid() != 0 {
             eprintln!("dpgui: group {pgid} has processes of another user; only root can end them");
@@ -318,4 +351,16 @@ fn free(settings: &Settings, watched: &[u16], pgid: u32, a: &PortsArgs) -> color
         println!("{}", report.headline());
     }
     Ok(if report.all_gone() { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_in_argv_are_escaped() {
+        let argv = vec!["evil\u{1b}[2J".to_string(), "a\nfake pid 1".to_string()];
+        assert_eq!(shown(&argv), "evil\\x1b[2J a\\x0afake pid 1");
+        assert_eq!(shown(&["plain".into(), "ü".into()]), "plain ü");
+    }
 }

@@ -175,3 +175,33 @@ fn another_users_listener_is_busy_with_a_hidden_pid() {
     );
     drop(held);
 }
+
+/// A port used by a connection (no listener) still stops a trainer from binding it: it must
+/// show as busy, never as free.
+#[test]
+fn a_port_held_by_a_connection_is_busy_not_free() {
+    use rustix::net::{AddressFamily, SocketType, bind, connect, socket};
+    let home = tempfile::tempdir().unwrap();
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+    let local: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    bind(&client, &local).unwrap();
+    let bound: std::net::SocketAddr = rustix::net::getsockname(&client)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let port = bound.port();
+    connect(&client, &server.local_addr().unwrap()).unwrap();
+    let (_accepted, _) = server.accept().unwrap();
+
+    let p = port.to_string();
+    let (code, stdout, _) = dpgui(&["ports", "--port", &p, "--json"], home.path());
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v[0]["listening"], false);
+    assert_eq!(v[0]["bindable"], false, "{stdout}");
+    let (_, text, _) = dpgui(&["ports", "--port", &p], home.path());
+    assert!(text.contains("busy: cannot be bound"), "{text}");
+    assert!(!text.contains("free"), "{text}");
+    drop(client);
+}

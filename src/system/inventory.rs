@@ -43,12 +43,27 @@ pub struct PortStatus {
     pub port: u16,
     pub listening: bool,
     pub holders: Vec<Holder>,
+    /// Whether a trainer could bind the port now: checked (bind without listen) when nothing
+    /// listens, since a connection using the port, or sockets dpgui could not list, also keep
+    /// torch from binding it. None when something listens (then it is busy).
+    pub bindable: Option<bool>,
+    /// Why listening sockets could not be listed, if they could not (then `bindable` decides).
+    pub error: Option<String>,
 }
 
 impl PortStatus {
+    /// Busy for a trainer: something listens, or the port cannot be bound.
+    pub fn busy(&self) -> bool {
+        self.listening || self.bindable == Some(false)
+    }
+
     pub fn summary(&self) -> String {
         if !self.listening {
-            return "free".into();
+            return if self.busy() {
+                "busy: no listener, but it cannot be bound".into()
+            } else {
+                "free".into()
+            };
         }
         let parts: Vec<String> = self
             .holders
@@ -204,6 +219,8 @@ pub fn assemble(f: &Facts) -> Inventory {
             port,
             listening: !socks.is_empty(),
             holders,
+            bindable: None,
+            error: None,
         });
     }
 
@@ -411,17 +428,14 @@ fn holder(f: &Facts, p: &ProcInfo) -> Holder {
     }
 }
 
-/// Reads listeners for `watched` and their owners from the machine.
-pub fn scan_ports(watched: &[u16]) -> (Vec<Listener>, HashMap<u64, Vec<u32>>, usize) {
-    PortScanner::default().scan(watched)
-}
-
 /// Finds who holds the watched ports, remembering the answer between refreshes: the walk over
 /// every fd on the machine is repeated only when the set of listening sockets changes, a known
 /// holder no longer holds its socket, or `FULL_WALK_EVERY` has passed (to catch a process that
 /// inherited the socket since). In between, only the known holders' fds are read.
 #[derive(Debug, Default)]
 pub struct PortScanner {
+    /// Why the last listing failed, if it did.
+    pub error: Option<String>,
     inodes: HashSet<u64>,
     owners: HashMap<u64, Vec<u32>>,
     unreadable: usize,
@@ -432,11 +446,22 @@ const FULL_WALK_EVERY: Duration = Duration::from_secs(10);
 
 impl PortScanner {
     pub fn scan(&mut self, watched: &[u16]) -> (Vec<Listener>, HashMap<u64, Vec<u32>>, usize) {
-        let listeners = ports::listeners(Some(watched)).unwrap_or_default();
+        let listeners = match ports::listeners(Some(watched)) {
+            Ok(l) => {
+                self.error = None;
+                l
+            }
+            Err(e) => {
+                self.error = Some(format!("cannot list listening sockets: {e}"));
+                Vec::new()
+            }
+        };
         let inodes: HashSet<u64> = listeners.iter().map(|l| l.inode).collect();
         if inodes.is_empty() {
             // Nothing listens: no need to walk every process's fds.
+            let error = self.error.take();
             *self = PortScanner::default();
+            self.error = error;
             return (listeners, HashMap::new(), 0);
         }
         let recent = self
@@ -495,7 +520,17 @@ pub fn scan(
         now: SystemTime::now(),
     });
     inv.unreadable_pids = unreadable;
+    check_unlistened(&mut inv.ports, port_scanner.error.as_deref());
     (inv, table)
+}
+
+/// Ports nobody listens on get a bind test: a connection using the port, or a listing that
+/// failed, must not pass for "free".
+pub fn check_unlistened(ports: &mut [PortStatus], listing_error: Option<&str>) {
+    for p in ports.iter_mut().filter(|p| !p.listening) {
+        p.bindable = Some(ports::port_is_free(p.port));
+        p.error = listing_error.map(str::to_owned);
+    }
 }
 
 /// Fills in the user and command line of GPU processes visible in the process table.
@@ -616,7 +651,8 @@ pub fn free_group(
     if !group.ports.is_empty() {
         let still = ports::listeners(Some(&group.ports)).unwrap_or_default();
         for &p in &group.ports {
-            if still.iter().any(|l| l.port == p) {
+            // Free means nothing listens *and* a trainer could bind it.
+            if still.iter().any(|l| l.port == p) || !ports::port_is_free(p) {
                 ports_still_busy.push(p);
             } else {
                 ports_freed.push(p);
@@ -656,7 +692,8 @@ pub fn scan_ports_report(
     watched: &[u16],
     state_dir: &std::path::Path,
 ) -> (Vec<PortStatus>, usize) {
-    let (listeners, owners, unreadable) = scan_ports(watched);
+    let mut port_scanner = PortScanner::default();
+    let (listeners, owners, unreadable) = port_scanner.scan(watched);
     let pids: Vec<u32> = owners.values().flatten().copied().collect();
     let table = scanner.scan_pids(&pids);
     let live_jobs: HashSet<String> = if table.iter().any(|p| p.job_tag.is_some()) {
@@ -674,5 +711,7 @@ pub fn scan_ports_report(
         own_pid: std::process::id(),
         now: SystemTime::now(),
     });
-    (inv.ports, unreadable)
+    let mut ports = inv.ports;
+    check_unlistened(&mut ports, port_scanner.error.as_deref());
+    (ports, unreadable)
 }

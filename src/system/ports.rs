@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::{self, Read as _};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 
 use rustix::fs::{CWD, Mode, OFlags, RawDir};
@@ -604,23 +604,44 @@ fn socket_inode(target: &[u8]) -> Option<u64> {
     parse_dec(target.strip_prefix(b"socket:[")?.strip_suffix(b"]")?)
 }
 
-/// Whether `port` can be bound right now on both 0.0.0.0 and [::] (IPv6 may be absent on the host: then IPv4 alone decides). Binds and releases immediately.
+/// Whether `port` can be bound right now on both 0.0.0.0 and [::] (IPv6 may be absent on the
+/// host: then IPv4 alone decides). Binds and releases immediately.
 ///
-/// Uses std's listener, which sets SO_REUSEADDR like torch's TCPStore does, so sockets in
-/// TIME_WAIT do not count as "busy" (they do not stop torch either) while any listener does.
-/// The two binds are sequential: holding 0.0.0.0:P while binding a dual-stack [::]:P would
-/// collide with our own socket. Port 0 is never "free": it means "any port", not a port.
+/// The probe socket sets SO_REUSEADDR, as torch's TCPStore does, and never listens: a
+/// trainer binding the same port at that instant is not disturbed (two SO_REUSEADDR sockets may
+/// share a port while neither listens), sockets in TIME_WAIT do not count as busy (they do not
+/// stop torch either), and any listener or connection that owns the port does. The two binds
+/// are sequential: holding 0.0.0.0:P while binding a dual-stack [::]:P would collide with our
+/// own socket. Port 0 is never "free": it means "any port", not a port.
 pub fn port_is_free(port: u16) -> bool {
     if port == 0 {
         return false;
     }
-    if TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).is_err() {
+    if probe_bind(false, port).is_err() {
         return false;
     }
-    match TcpListener::bind((Ipv6Addr::UNSPECIFIED, port)) {
-        Ok(_) => true,
+    match probe_bind(true, port) {
+        Ok(()) => true,
         Err(e) => ipv6_absent(&e),
     }
+}
+
+fn probe_bind(ipv6: bool, port: u16) -> io::Result<()> {
+    use rustix::net::{AddressFamily, SocketType, bind, socket, sockopt};
+    let family = if ipv6 {
+        AddressFamily::INET6
+    } else {
+        AddressFamily::INET
+    };
+    let fd = socket(family, SocketType::STREAM, None)?;
+    sockopt::set_socket_reuseaddr(&fd, true)?;
+    let addr: SocketAddr = if ipv6 {
+        (Ipv6Addr::UNSPECIFIED, port).into()
+    } else {
+        (Ipv4Addr::UNSPECIFIED, port).into()
+    };
+    bind(&fd, &addr)?;
+    Ok(())
 }
 
 /// Errors that mean "this host has no usable IPv6", not "the port is taken".
@@ -985,7 +1006,7 @@ mod tests {
     #[test]
     fn own_socket_is_found_in_own_process() {
         // Smoke test on the real /proc; the cross-process cases live in tests/ports_real.rs.
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let found = listeners(Some(&[port])).unwrap();
         assert_eq!(found.len(), 1, "{found:?}");

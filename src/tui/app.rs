@@ -204,7 +204,13 @@ impl State {
                     return Err("no port selected".into());
                 };
                 let Some(h) = row.holder.as_ref() else {
-                    return Err(format!("port {} is free", row.port));
+                    return Err(match &row.blocked {
+                        Some(why) => format!(
+                            "port {}: {why}; no process to end was found (`ss -tanp` lists connections)",
+                            row.port
+                        ),
+                        None => format!("port {} is free", row.port),
+                    });
                 };
                 let Some(pgid) = h.pgid else {
                     return Err(format!(

@@ -212,8 +212,15 @@ fn details(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
             if let Some(r) = port_rows(s).get(s.selected(Panel::Ports)) {
                 title = format!("Port {}", r.port);
                 match &r.holder {
+                    None if r.blocked.is_some() => lines.push(Line::styled(
+                        format!(
+                            "No listening socket was found, but the port cannot be bound: {}",
+                            r.blocked.clone().unwrap_or_default()
+                        ),
+                        theme.error(),
+                    )),
                     None => lines.push(Line::styled(
-                        "Nothing listens on this port (IPv4 and IPv6 checked).",
+                        "Nothing listens on this port and it can be bound (IPv4 and IPv6 checked).",
                         theme.ok(),
                     )),
                     Some(h) if h.pid.is_none() => {

@@ -46,6 +46,8 @@ pub fn gpu_rows(s: &State) -> Vec<GpuRow> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PortRow {
     pub port: u16,
+    /// Nothing listens, but the port cannot be bound (or sockets could not be listed).
+    pub blocked: Option<String>,
     /// None for a free port.
     pub holder: Option<Holder>,
     /// First row of its port (the port number is printed only there).
@@ -58,16 +60,23 @@ pub fn port_rows(s: &State) -> Vec<PortRow> {
     };
     let mut rows = Vec::new();
     for p in &inv.ports {
+        let blocked = (!p.listening && p.busy()).then(|| match &p.error {
+            Some(e) => format!("busy: cannot be bound ({e})"),
+            None => "busy: cannot be bound, yet nothing listens (a connection uses it?)".into(),
+        });
         if p.holders.is_empty() {
             rows.push(PortRow {
                 port: p.port,
+                blocked,
                 holder: None,
                 first: true,
             });
+            continue;
         }
         for (i, h) in p.holders.iter().enumerate() {
             rows.push(PortRow {
                 port: p.port,
+                blocked: None,
                 holder: Some(h.clone()),
                 first: i == 0,
             });
@@ -503,6 +512,10 @@ fn draw_ports(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
             String::new()
         };
         let line = match &r.holder {
+            None if r.blocked.is_some() => Line::from(vec![
+                Span::raw(format!("{port:<7}")),
+                Span::styled(r.blocked.clone().unwrap_or_default(), theme.error()),
+            ]),
             None => Line::from(vec![
                 Span::raw(format!("{port:<7}")),
                 Span::styled("free", theme.ok()),
