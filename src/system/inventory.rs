@@ -445,6 +445,11 @@ pub struct PortScanner {
 const FULL_WALK_EVERY: Duration = Duration::from_secs(10);
 
 impl PortScanner {
+    /// Makes the next scan walk every fd again (the user asked for a refresh).
+    pub fn force_full(&mut self) {
+        self.last_full = None;
+    }
+
     pub fn scan(&mut self, watched: &[u16]) -> (Vec<Listener>, HashMap<u64, Vec<u32>>, usize) {
         let listeners = match ports::listeners(Some(watched)) {
             Ok(l) => {

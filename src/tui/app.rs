@@ -313,6 +313,13 @@ pub fn update(s: &mut State, ev: Event) -> Vec<Command> {
 
 fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
     if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
+        if matches!(s.overlay, Overlay::Stopping { .. }) {
+            s.status = Some((
+                Level::Warn,
+                "quitting once the stop under way has finished (SIGKILL follows the grace period)"
+                    .into(),
+            ));
+        }
         s.quit = true;
         return vec![Command::Quit];
     }

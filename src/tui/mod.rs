@@ -99,6 +99,9 @@ async fn event_loop(
     let mut dirty = false;
     let mut last_draw = Instant::now();
     let mut refreshes = 0u64;
+    // A stop that is under way when the user quits (or the SSH connection drops) is finished
+    // first: abandoning it between SIGTERM and SIGKILL would leave what ignored SIGTERM running.
+    let mut stop_task: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         let wait = if dirty {
             FRAME.saturating_sub(last_draw.elapsed())
@@ -151,7 +154,7 @@ async fn event_loop(
                             ..Default::default()
                         };
                         let tx = tx.clone();
-                        tokio::spawn(async move {
+                        stop_task = Some(tokio::spawn(async move {
                             let job =
                                 tokio::task::spawn_blocking(move || {
                                     inventory::free_group(&group, opts, &mut || {
@@ -166,7 +169,7 @@ async fn event_loop(
                                 Err(e) => Fatal(format!("ending processes crashed: {e}")),
                             };
                             let _ = tx.send(msg).await;
-                        });
+                        }));
                     }
                 }
             }
@@ -183,6 +186,13 @@ async fn event_loop(
             last_draw = Instant::now();
             dirty = false;
         }
+    }
+    if let Some(task) = stop_task.filter(|t| !t.is_finished()) {
+        tracing::info!("quit during a stop: finishing it first");
+        let _ = terminal.draw(|f| {
+            views::draw(f, &state, &theme);
+        });
+        let _ = task.await;
     }
     gpu_handle.stop();
     Ok(())
@@ -219,6 +229,7 @@ fn spawn_inventory(
                 let (procs, ports, host) = &mut *guard;
                 if forced {
                     procs.force_full();
+                    ports.force_full();
                 }
                 let mut inv = inventory::scan(procs, ports, &s.watched_ports, snap.as_ref(), &st).0;
                 inv.host = Some(host.sample());
