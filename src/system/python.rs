@@ -395,23 +395,54 @@ pub async fn probe(python: &Path, timeout: Duration) -> ProbeResult {
     let mut out = Capture::new(child.stdout.take());
     let mut err = Capture::new(child.stderr.take());
 
+    // The interpreter's exit is awaited through a pidfd, which tells it has exited without
+    // reaping it: while it is an unreaped zombie its process-group id cannot be reused, so the
+    // group kill below can only reach the probe's own processes.
+    let exit_fd = child
+        .id()
+        .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
+        // SAFETY: the AsyncFd owns the pidfd, so it cannot be closed while registered.
+        .and_then(|fd| unsafe { tokio::io::unix::AsyncFd::register(fd) }.ok());
     // Wait for the interpreter, reading both pipes meanwhile so it never blocks on a full one.
     let waited = tokio::time::timeout(timeout, async {
         let mut reading = std::pin::pin!(read_both(&mut out, &mut err));
         let mut eof = false;
         loop {
             tokio::select! {
-                s = child.wait() => break s,
+                r = exited(&exit_fd), if exit_fd.is_some() => break r.map(|()| None),
+                // No pidfd (Linux < 5.3): reap at once, as before pidfds existed.
+                s = child.wait(), if exit_fd.is_none() => break s.map(Some),
                 () = &mut reading, if !eof => eof = true,
             }
         }
     })
     .await;
     let status = match waited {
-        Ok(Ok(s)) => {
-            // Reaped: from here on the id is only used deliberately, below.
+        Ok(Ok(reaped)) => {
+            // Exited, not yet reaped. Read on until the pipes close; if a descendant keeps
+            // them open, give it a moment, then kill what is left of the group and take what
+            // the pipes hold: nothing the interpreter printed depends on how quickly this
+            // process gets to read it, and a descendant outside the group (its own session)
+            // cannot keep the answer from us.
+            if tokio::time::timeout(PIPE_GRACE, read_both(&mut out, &mut err))
+                .await
+                .is_err()
+            {
+                guard.kill();
+                out.drain_buffered();
+                err.drain_buffered();
+            }
             guard.disarm();
-            s
+            match reaped {
+                Some(s) => s,
+                None => match child.wait().await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        return failed(format!("waiting for {} failed: {e}", python.display()));
+                    }
+                },
+            }
         }
         Ok(Err(e)) => {
             guard.kill();
@@ -430,21 +461,17 @@ pub async fn probe(python: &Path, timeout: Duration) -> ProbeResult {
         }
     };
 
-    // The interpreter exited, so everything it wrote is in `out`/`err` or still in the pipes.
-    // Read on until the pipes close; if a descendant keeps them open, give it a moment, then
-    // kill what is left of the group (a group id stays allocated while the group has members,
-    // so this cannot hit a stranger) and take what the pipes hold without waiting any longer:
-    // nothing the interpreter printed depends on how quickly this process gets to read it, and
-    // a descendant outside the group (its own session) cannot keep the answer from us.
-    if tokio::time::timeout(PIPE_GRACE, read_both(&mut out, &mut err))
-        .await
-        .is_err()
-    {
-        kill_group(pgid);
-        out.drain_buffered();
-        err.drain_buffered();
-    }
     interpret(python, status, &out.buf, &err.buf)
+}
+
+/// Resolves when the process behind the pidfd has exited (it is not reaped).
+async fn exited(
+    fd: &Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
+) -> std::io::Result<()> {
+    match fd {
+        Some(fd) => fd.readable().await.map(|_| ()),
+        None => std::future::pending().await,
+    }
 }
 
 /// One of the child's output pipes and what has been read from it (at most [`OUTPUT_CAP`]).
