@@ -126,6 +126,11 @@ fn inventory() -> Inventory {
             },
         ],
         pid_groups: [(20000, 19990), (20001, 19990)].into_iter().collect(),
+        // Both ranks were confirmed local GPU processes (they hold /dev/nvidia*).
+        gpu_procs: [20000u32, 20001]
+            .into_iter()
+            .map(|pid| (pid, ("alice".to_string(), train_cmd(pid - 20000))))
+            .collect(),
         leftovers: vec![group],
         host: Some(dpgui::system::host::HostSummary {
             hostname: "gpu-box".into(),
@@ -453,4 +458,39 @@ fn gpu_processes_get_their_user_and_command_from_the_process_scan() {
         .unwrap();
     assert_eq!(p.user.as_deref(), Some("carol"));
     assert!(screen(&render(&s)).contains("carol"));
+}
+
+#[test]
+fn only_confirmed_local_gpu_processes_can_be_ended_from_the_gpu_panel() {
+    let mut s = state(Some(4), 120, 40);
+    s.env.focus = Panel::Gpus.index();
+    let rows = views::environment::gpu_rows(&s);
+    let row_of = |pid: u32| {
+        rows.iter()
+            .position(
+                |r| matches!(r, views::environment::GpuRow::Process { pid: p, .. } if *p == pid),
+            )
+            .unwrap()
+    };
+    // 20003 is an NVML pid that was not confirmed as a local process (e.g. a host pid seen
+    // from a container): refused, even though a local process might carry that number.
+    s.env
+        .inventory
+        .as_mut()
+        .unwrap()
+        .pid_groups
+        .insert(20003, 19990);
+    s.env.selected[Panel::Gpus.index()] = row_of(20003);
+    update(&mut s, key('x'));
+    assert_eq!(s.overlay, Overlay::None);
+    assert!(
+        s.status
+            .as_ref()
+            .unwrap()
+            .1
+            .contains("not a process visible here")
+    );
+    s.env.selected[Panel::Gpus.index()] = row_of(20000);
+    update(&mut s, key('x'));
+    assert!(matches!(&s.overlay, Overlay::ConfirmStop { group, .. } if group.pgid == 19990));
 }

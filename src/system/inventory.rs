@@ -141,6 +141,8 @@ pub struct Facts<'a> {
     /// socket inode → pids holding it.
     pub owners: &'a HashMap<u64, Vec<u32>>,
     pub gpu: Option<&'a GpuSnapshot>,
+    /// NVML pids confirmed to be local processes (they hold `/dev/nvidia*`); None trusts all.
+    pub gpu_local: Option<&'a HashSet<u32>>,
     pub live_jobs: &'a HashSet<String>,
     pub watched: &'a [u16],
     pub own_pid: u32,
@@ -230,7 +232,9 @@ pub fn assemble(f: &Facts) -> Inventory {
             let mut m = HashMap::new();
             for gpu in &g.gpus {
                 for p in &gpu.processes {
-                    *m.entry(p.pid).or_default() += p.used_memory_bytes.unwrap_or(0);
+                    if f.gpu_local.is_none_or(|l| l.contains(&p.pid)) {
+                        *m.entry(p.pid).or_default() += p.used_memory_bytes.unwrap_or(0);
+                    }
                 }
             }
             m
@@ -514,11 +518,22 @@ pub fn scan(
     let table = scanner.scan_incremental();
     let (listeners, owners, unreadable) = port_scanner.scan(watched);
     let live_jobs: HashSet<String> = crate::jobs::live_jobs(state_dir).into_keys().collect();
+    let gpu_local: HashSet<u32> = gpu
+        .map(|g| g.gpus.iter().flat_map(|d| &d.processes).map(|p| p.pid))
+        .into_iter()
+        .flatten()
+        .filter(|pid| {
+            table
+                .get(*pid)
+                .is_some_and(|p| scanner.holds_device(p.id, "/dev/nvidia"))
+        })
+        .collect();
     let mut inv = assemble(&Facts {
         table: &table,
         listeners: &listeners,
         owners: &owners,
         gpu,
+        gpu_local: Some(&gpu_local),
         live_jobs: &live_jobs,
         watched,
         own_pid: std::process::id(),
@@ -711,6 +726,7 @@ pub fn scan_ports_report(
         listeners: &listeners,
         owners: &owners,
         gpu: None,
+        gpu_local: None,
         live_jobs: &live_jobs,
         watched,
         own_pid: std::process::id(),

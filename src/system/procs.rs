@@ -152,6 +152,9 @@ pub struct ProcessScanner {
     clock: Option<Clock>,
     last: HashMap<u32, ProcInfo>,
     since_full: u32,
+    /// Identities seen holding a device file (e.g. `/dev/nvidia*`): that never stops while the
+    /// process lives, so only positive answers are kept.
+    devices: std::collections::HashSet<(ProcId, String)>,
 }
 
 /// How many incremental scans run between two full ones (5 s at the default refresh).
@@ -181,6 +184,29 @@ impl ProcessScanner {
         let full = self.since_full == 0 || self.last.is_empty();
         self.since_full = (self.since_full + 1) % FULL_SCAN_EVERY;
         self.scan_inner(full)
+    }
+
+    /// Whether the process holds an open file whose path starts with `prefix`. Used to check
+    /// that a pid NVML reports (a host pid) really is the local process with that number: in a
+    /// container without the host PID namespace the same number may be an unrelated process.
+    pub fn holds_device(&mut self, id: ProcId, prefix: &str) -> bool {
+        let key = (id, prefix.to_string());
+        if self.devices.contains(&key) {
+            return is_alive(id);
+        }
+        let found = std::fs::read_dir(format!("/proc/{}/fd", id.pid))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy().starts_with(prefix))
+            });
+        // The start time is checked after the fds were read, so they belonged to `id`.
+        if found && read_identity(id.pid) == Some(id) {
+            self.devices.insert(key);
+            return true;
+        }
+        false
     }
 
     /// Makes the next `scan_incremental` a full one (the user asked for a refresh).
@@ -447,6 +473,24 @@ mod tests {
         assert_eq!(parse_stat(b"12 (x) S 1 2"), None, "truncated");
         assert_eq!(parse_stat(b"garbage"), None);
         assert_eq!(parse_stat(&[0xff, b'(', 0xfe, b')']), None);
+    }
+
+    #[test]
+    fn device_holders_are_recognised_by_their_open_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = dir.path().join("nvidia0");
+        let _held = std::fs::File::create(&dev).unwrap();
+        let mut scanner = ProcessScanner::new();
+        let me = read_identity(std::process::id()).unwrap();
+        let prefix = dir.path().join("nvidia").to_string_lossy().into_owned();
+        assert!(scanner.holds_device(me, &prefix));
+        assert!(scanner.holds_device(me, &prefix), "cached answer");
+        assert!(!scanner.holds_device(me, "/dev/definitely-not-open"));
+        let stale = ProcId {
+            pid: me.pid,
+            start_ticks: me.start_ticks + 1,
+        };
+        assert!(!scanner.holds_device(stale, &prefix), "another identity");
     }
 
     #[test]

@@ -232,10 +232,18 @@ impl State {
             Panel::Gpus => {
                 let rows = views::environment::gpu_rows(self);
                 match rows.get(self.selected(Panel::Gpus)) {
-                    Some(views::environment::GpuRow::Process { pid, .. }) => inv
-                        .group_of_pid(*pid)
-                        .cloned()
-                        .ok_or_else(|| format!("pid {pid} is not visible from here")),
+                    // Only pids confirmed local (holding /dev/nvidia*): NVML reports host pids,
+                    // which in a container can name an unrelated local process.
+                    Some(views::environment::GpuRow::Process { pid, .. })
+                        if inv.gpu_procs.contains_key(pid) =>
+                    {
+                        inv.group_of_pid(*pid)
+                            .cloned()
+                            .ok_or_else(|| format!("pid {pid} is not visible from here"))
+                    }
+                    Some(views::environment::GpuRow::Process { pid, .. }) => Err(format!(
+                        "pid {pid} is not a process visible here (another user or PID namespace)"
+                    )),
                     _ => Err("select a process row (under a GPU) to end it".into()),
                 }
             }

@@ -397,6 +397,7 @@ fn draw_gpus(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
                     .env
                     .inventory
                     .as_ref()
+                    .filter(|inv| inv.gpu_procs.contains_key(&p.pid))
                     .and_then(|inv| inv.group_of_pid(p.pid))
                     .filter(|g| g.members.iter().any(|m| m.role.is_some()))
                     .map(|g| {
