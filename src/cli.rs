@@ -56,8 +56,16 @@ pub fn gpu_snapshot() -> GpuSnapshot {
         .flat_map(|g| g.processes.iter().map(|p| p.pid))
         .collect();
     if !pids.is_empty() {
-        let table = ProcessScanner::new().scan_pids(&pids);
-        inventory::enrich_gpu(&mut snap, &table);
+        let mut scanner = ProcessScanner::new();
+        let table = scanner.scan_pids(&pids);
+        // Only pids that really are the local GPU processes (see ProcessScanner::holds_device).
+        inventory::enrich_gpu_with(&mut snap, &|pid| {
+            let p = table.get(pid)?;
+            let mut probe = ProcessScanner::new();
+            probe
+                .holds_device(p.id, "/dev/nvidia")
+                .then(|| (p.user.to_string(), p.cmdline.to_vec()))
+        });
     }
     snap
 }

@@ -553,15 +553,6 @@ pub fn check_unlistened(ports: &mut [PortStatus], listing_error: Option<&str>) {
     }
 }
 
-/// Fills in the user and command line of GPU processes visible in the process table.
-pub fn enrich_gpu(snap: &mut GpuSnapshot, table: &ProcessTable) {
-    enrich_gpu_with(snap, &|pid| {
-        table
-            .get(pid)
-            .map(|p| (p.user.to_string(), p.cmdline.to_vec()))
-    });
-}
-
 /// Fills in user and command line where the lookup knows the pid and the snapshot does not.
 pub fn enrich_gpu_with(
     snap: &mut GpuSnapshot,
