@@ -11,14 +11,21 @@ fn fixture() -> PathBuf {
 }
 
 fn dpgui(args: &[&str], home: &std::path::Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dpgui"))
-        .args(args)
+    dpgui_as(None, args, home)
+}
+
+/// Runs the real binary with a private HOME, as `uid` (and its group) when given.
+fn dpgui_as(uid: Option<u32>, args: &[&str], home: &std::path::Path) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dpgui"));
+    cmd.args(args)
         .env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("XDG_STATE_HOME", home.join("state"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .stdin(Stdio::null());
+    if let Some(uid) = uid {
+        cmd.current_dir("/").uid(uid).gid(uid);
+    }
+    let out = cmd.output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -133,42 +140,19 @@ fn another_users_listener_is_busy_with_a_hidden_pid() {
     .unwrap();
     let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = held.local_addr().unwrap().port().to_string();
-    use std::os::unix::process::CommandExt;
-    let out = Command::new(env!("CARGO_BIN_EXE_dpgui"))
-        .args(["ports", "--port", &port, "--json"])
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_STATE_HOME", home.path().join("state"))
-        .current_dir("/")
-        .uid(65534)
-        .gid(65534)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (code, stdout, stderr) = dpgui_as(
+        Some(65534),
+        &["ports", "--port", &port, "--json"],
+        home.path(),
     );
+    assert_eq!(code, 0, "{stdout}{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v[0]["listening"], true);
     let h = &v[0]["holders"][0];
     assert_eq!(h["pid"], serde_json::Value::Null, "{stdout}");
     assert_eq!(h["uid"], 0);
     // And the text form says so in words.
-    let out = Command::new(env!("CARGO_BIN_EXE_dpgui"))
-        .args(["ports", "--port", &port])
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_STATE_HOME", home.path().join("state"))
-        .current_dir("/")
-        .uid(65534)
-        .gid(65534)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (_, text, _) = dpgui_as(Some(65534), &["ports", "--port", &port], home.path());
     assert!(
         text.contains("in use by uid 0 (root), pid not visible"),
         "{text}"

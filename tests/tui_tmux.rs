@@ -4,7 +4,7 @@
 //! with `tmux send-keys` and reads the screen with `tmux capture-pane`.
 //!
 //! Synchronisation: no fixed sleeps. Every wait polls the screen (or a pane flag) every 50 ms
-//! until a predicate holds, and fails after 10 s with the last screen printed.
+//! until a predicate holds, and fails after 30 s with the last screen printed.
 //!
 //! Skipped (with a note on stderr) when `tmux` is not installed; CI installs it.
 
@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dpgui");
-const TIMEOUT: Duration = Duration::from_secs(10);
+const TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(50);
 const TAB_BAR: &str =
     " dpgui   1 Environment   2 Datasets (coming)   3 Config (coming)   4 Jobs (coming)";
@@ -560,12 +560,9 @@ fn q_quits_and_leaves_the_alternate_screen() {
     assert!(!screen.contains("panicked"), "{screen}");
 }
 
-#[test]
-fn ctrl_c_quits_and_restores_the_terminal_for_the_shell() {
-    let Some(mut t) = sandbox("ctrlc") else {
-        return;
-    };
-    // A shell runs dpgui, then reports its exit status and whether the tty modes came back.
+/// A shell runs dpgui at 120x40, then prints its exit status and whether the tty modes came
+/// back ("dpgui exited rc=N tty=restored|CHANGED") and stays alive for the checks.
+fn start_under_reporting_shell(t: &mut Tmux) {
     let script = r#"before=$(stty -g); "$@"; rc=$?; after=$(stty -g)
 if [ "$before" = "$after" ]; then tty=restored; else tty=CHANGED; fi
 echo "dpgui exited rc=$rc tty=$tty"; exec sleep 600"#;
@@ -574,6 +571,14 @@ echo "dpgui exited rc=$rc tty=$tty"; exec sleep 600"#;
     argv.extend(t.dpgui_argv(&["--fake-gpus", "2"]));
     t.start_argv(120, 40, &argv);
     t.wait_environment();
+}
+
+#[test]
+fn ctrl_c_quits_and_restores_the_terminal_for_the_shell() {
+    let Some(mut t) = sandbox("ctrlc") else {
+        return;
+    };
+    start_under_reporting_shell(&mut t);
 
     t.send(&["C-c"]);
     let screen = t.wait_for("the shell's report", TIMEOUT, |s| {
@@ -602,14 +607,7 @@ fn sigterm_ends_the_dashboard_and_restores_the_terminal() {
     let Some(mut t) = sandbox("sigterm") else {
         return;
     };
-    let script = r#"before=$(stty -g); "$@"; rc=$?; after=$(stty -g)
-if [ "$before" = "$after" ]; then tty=restored; else tty=CHANGED; fi
-echo "dpgui exited rc=$rc tty=$tty"; exec sleep 600"#;
-    let mut argv = t.env_argv(&[]);
-    argv.extend(["sh".into(), "-c".into(), script.into(), "sh".into()]);
-    argv.extend(t.dpgui_argv(&["--fake-gpus", "2"]));
-    t.start_argv(120, 40, &argv);
-    t.wait_environment();
+    start_under_reporting_shell(&mut t);
     // dpgui is a child of the pane's shell (maybe under `env`): find it by its stat comm.
     let shell = t.pane_pid.expect("pane pid");
     let dpgui = descendants(shell as u32)
