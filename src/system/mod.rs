@@ -6,7 +6,6 @@ pub mod checks;
 pub mod gpu;
 pub mod host;
 pub mod inventory;
-pub mod leftovers;
 pub mod ports;
 pub mod procs;
 pub mod python;
