@@ -58,13 +58,10 @@ pub fn gpu_snapshot() -> GpuSnapshot {
     if !pids.is_empty() {
         let mut scanner = ProcessScanner::new();
         let table = scanner.scan_pids(&pids);
-        // Only pids that really are the local GPU processes (see ProcessScanner::holds_device).
+        let local = inventory::local_gpu_pids(&snap, &table, &mut scanner);
         inventory::enrich_gpu_with(&mut snap, &|pid| {
-            let p = table.get(pid)?;
-            let mut probe = ProcessScanner::new();
-            probe
-                .holds_device(p.id, "/dev/nvidia")
-                .then(|| (p.user.to_string(), p.cmdline.to_vec()))
+            let p = table.get(pid).filter(|_| local.contains(&pid))?;
+            Some((p.user.to_string(), p.cmdline.to_vec()))
         });
     }
     snap
@@ -73,11 +70,10 @@ pub fn gpu_snapshot() -> GpuSnapshot {
 /// `dpgui doctor`: exit status 1 when a check fails.
 pub async fn doctor(settings: &Settings, json: bool) -> color_eyre::Result<i32> {
     let snap = tokio::task::spawn_blocking(gpu::sample_once).await?;
-    let names = snap.names();
     let mut list: Vec<Check> = checks::gather(
         settings.python.as_deref(),
         &settings.diffusion_pipe,
-        names.as_deref(),
+        snap.names(),
         settings.probe_timeout,
     )
     .await;

@@ -161,14 +161,12 @@ async fn gather_with_real_python3_and_missing_checkout() {
     let Some(py) = real_python3() else { return };
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("diffusion-pipe");
-    let g = checks::gather_all(Some(&py), &missing, None, Duration::from_secs(120)).await;
-    assert_eq!(g.python.source, PythonSource::Configured);
-    assert!(matches!(g.probe, Some(ProbeResult::Ok(_))));
-    let present = g
-        .checks
-        .iter()
-        .find(|c| c.id == "checkout.present")
-        .unwrap();
+    let facts = checks::CheckFacts::read(Some(&py), &missing, None);
+    assert_eq!(facts.python.source, PythonSource::Configured);
+    let probe = facts.probe(Duration::from_secs(120)).await;
+    assert!(matches!(probe, Some(ProbeResult::Ok(_))));
+    let list = facts.evaluate(probe.as_ref());
+    let present = list.iter().find(|c| c.id == "checkout.present").unwrap();
     assert_eq!(present.status, Status::Fail);
     assert!(
         present
@@ -177,10 +175,18 @@ async fn gather_with_real_python3_and_missing_checkout() {
             .unwrap()
             .starts_with("git clone --recurse-submodules")
     );
-    assert!(checks::any_failed(&g.checks));
-    assert_eq!(checks::worst(&g.checks), Status::Fail);
+    assert!(checks::any_failed(&list));
+    assert_eq!(checks::worst(&list), Status::Fail);
+    // Before the probe answers, its checks are pending and none of them fails yet.
+    let early = facts.evaluate(None);
+    assert!(early.iter().any(|c| c.status == Status::Pending));
+    assert!(
+        !early
+            .iter()
+            .any(|c| c.id == "python.version" && c.status == Status::Fail)
+    );
     let plain = checks::gather(Some(&py), &missing, None, Duration::from_secs(120)).await;
-    assert_eq!(plain.len(), g.checks.len());
+    assert_eq!(plain, list);
 }
 
 #[tokio::test]

@@ -423,10 +423,6 @@ fn has_colour(screen: &str) -> bool {
     false
 }
 
-fn port_is_free(port: u16) -> bool {
-    TcpListener::bind(("0.0.0.0", port)).is_ok()
-}
-
 #[test]
 fn starts_at_120x40_with_tab_bar_gpus_and_ports() {
     let Some(mut t) = sandbox("start") else {
@@ -435,7 +431,8 @@ fn starts_at_120x40_with_tab_bar_gpus_and_ports() {
     // A port this test process holds: dpgui must show it in use, by this process.
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = held.local_addr().unwrap().port();
-    let default_free = port_is_free(29500);
+    // The same test the dashboard uses to call a port free.
+    let default_free = dpgui::system::ports::port_is_free(29500);
     let port_arg = port.to_string();
     t.start(
         120,

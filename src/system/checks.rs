@@ -4,7 +4,7 @@
 //! one-line fix. [`gather`] does the I/O (locate Python, inspect the checkout, run the probe) and
 //! then evaluates.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -704,60 +704,70 @@ fn shell_quote(s: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // I/O
 
-/// Everything [`gather`] found, for callers that want more than the checks.
-#[derive(Debug, Clone, Serialize)]
-pub struct Gathered {
+/// What the checks read from the machine, except the slow Python probe: the Environment tab
+/// shows these checks at once and again when the probe has answered; `dpgui doctor` waits.
+#[derive(Debug, Clone)]
+pub struct CheckFacts {
     pub python: PythonChoice,
-    /// `None` when no interpreter was found.
-    pub probe: Option<ProbeResult>,
+    pub checkout_dir: PathBuf,
     pub checkout: CheckoutState,
-    pub checks: Vec<Check>,
+    /// `None` when NVML is unavailable.
+    pub gpu_names: Option<Vec<String>>,
+    pub hostfile_exists: bool,
+    pub nccl_env: (Option<String>, Option<String>),
 }
 
-/// Locates Python, inspects the checkout, runs the probe and evaluates. Reads the process
-/// environment and `/job/hostfile`.
-pub async fn gather_all(
-    configured_python: Option<&Path>,
-    checkout_dir: &Path,
-    gpu_names: Option<&[String]>,
-    probe_timeout: Duration,
-) -> Gathered {
-    let env = |k: &str| std::env::var(k).ok();
-    let python = python::locate_python(configured_python, &env, Some(checkout_dir));
-    let checkout = checkout::inspect_checkout(checkout_dir);
-    let probe = match &python.path {
-        Some(p) => Some(python::probe(p, probe_timeout).await),
-        None => None,
-    };
-    let hostfile_exists = Path::new(HOSTFILE).exists();
-    let nccl_env = (env("NCCL_P2P_DISABLE"), env("NCCL_IB_DISABLE"));
-    let checks = evaluate(&CheckInputs {
-        python: &python,
-        probe: probe.as_ref(),
-        checkout_dir,
-        checkout: &checkout,
-        gpu_names,
-        hostfile_exists,
-        nccl_env,
-    });
-    Gathered {
-        python,
-        probe,
-        checkout,
-        checks,
+impl CheckFacts {
+    /// Locates Python, inspects the checkout, reads the process environment and
+    /// `/job/hostfile`.
+    pub fn read(
+        configured_python: Option<&Path>,
+        checkout_dir: &Path,
+        gpu_names: Option<Vec<String>>,
+    ) -> Self {
+        let env = |k: &str| std::env::var(k).ok();
+        CheckFacts {
+            python: python::locate_python(configured_python, &env, Some(checkout_dir)),
+            checkout_dir: checkout_dir.to_path_buf(),
+            checkout: checkout::inspect_checkout(checkout_dir),
+            gpu_names,
+            hostfile_exists: Path::new(HOSTFILE).exists(),
+            nccl_env: (env("NCCL_P2P_DISABLE"), env("NCCL_IB_DISABLE")),
+        }
+    }
+
+    /// Runs the Python probe; `None` when no interpreter was found.
+    pub async fn probe(&self, timeout: Duration) -> Option<ProbeResult> {
+        match &self.python.path {
+            Some(p) => Some(python::probe(p, timeout).await),
+            None => None,
+        }
+    }
+
+    /// The checks; `probe: None` marks the probe's checks as pending.
+    pub fn evaluate(&self, probe: Option<&ProbeResult>) -> Vec<Check> {
+        evaluate(&CheckInputs {
+            python: &self.python,
+            probe,
+            checkout_dir: &self.checkout_dir,
+            checkout: &self.checkout,
+            gpu_names: self.gpu_names.as_deref(),
+            hostfile_exists: self.hostfile_exists,
+            nccl_env: self.nccl_env.clone(),
+        })
     }
 }
 
-/// [`gather_all`], checks only (what `dpgui doctor` prints).
+/// Reads the facts, runs the probe and evaluates (what `dpgui doctor` prints).
 pub async fn gather(
     configured_python: Option<&Path>,
     checkout_dir: &Path,
-    gpu_names: Option<&[String]>,
+    gpu_names: Option<Vec<String>>,
     probe_timeout: Duration,
 ) -> Vec<Check> {
-    gather_all(configured_python, checkout_dir, gpu_names, probe_timeout)
-        .await
-        .checks
+    let facts = CheckFacts::read(configured_python, checkout_dir, gpu_names);
+    let probe = facts.probe(probe_timeout).await;
+    facts.evaluate(probe.as_ref())
 }
 
 /// Problems in dpgui's own config file, as checks (so `doctor` and the tab both show them).
@@ -797,7 +807,6 @@ mod tests {
     use super::*;
     use crate::system::checkout::{Submodule, SubmodulesSource};
     use crate::system::python::{Packages, PythonInfo, PythonSource, TorchDevice};
-    use std::path::PathBuf;
 
     const HEAD: &str = "8f83dbf0aa11bb22cc33dd44ee55ff6677889900";
 

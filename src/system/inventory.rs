@@ -507,6 +507,22 @@ pub fn group_targets(group: &LeftoverGroup) -> Vec<super::signals::Target> {
         .collect()
 }
 
+/// The NVML pids that are local processes: those holding `/dev/nvidia*`. NVML reports host
+/// pids; in a container the same number can be an unrelated local process.
+pub fn local_gpu_pids(
+    snap: &GpuSnapshot,
+    table: &ProcessTable,
+    scanner: &mut super::procs::ProcessScanner,
+) -> HashSet<u32> {
+    snap.gpus
+        .iter()
+        .flat_map(|d| &d.processes)
+        .filter_map(|p| table.get(p.pid))
+        .filter(|p| scanner.holds_device(p.id, "/dev/nvidia"))
+        .map(|p| p.pid())
+        .collect()
+}
+
 /// Scans the machine now: processes, listeners on `watched`, live dpgui jobs.
 pub fn scan(
     scanner: &mut super::procs::ProcessScanner,
@@ -518,16 +534,9 @@ pub fn scan(
     let table = scanner.scan_incremental();
     let (listeners, owners, unreadable) = port_scanner.scan(watched);
     let live_jobs: HashSet<String> = crate::jobs::live_jobs(state_dir).into_keys().collect();
-    let gpu_local: HashSet<u32> = gpu
-        .map(|g| g.gpus.iter().flat_map(|d| &d.processes).map(|p| p.pid))
-        .into_iter()
-        .flatten()
-        .filter(|pid| {
-            table
-                .get(*pid)
-                .is_some_and(|p| scanner.holds_device(p.id, "/dev/nvidia"))
-        })
-        .collect();
+    let gpu_local = gpu
+        .map(|g| local_gpu_pids(g, &table, scanner))
+        .unwrap_or_default();
     let mut inv = assemble(&Facts {
         table: &table,
         listeners: &listeners,

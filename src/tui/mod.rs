@@ -19,7 +19,7 @@ use crate::settings::Settings;
 use crate::system::gpu::{self, GpuFeed, NvmlBackend};
 use crate::system::inventory;
 use crate::system::procs::ProcessScanner;
-use crate::system::{checkout, checks, python, signals};
+use crate::system::{checks, python, signals};
 use app::{AppInfo, Command, Event, State};
 use theme::Theme;
 
@@ -214,30 +214,40 @@ fn spawn_inventory(
     tx: mpsc::Sender<Msg>,
 ) {
     tokio::spawn(async move {
-        let scanner = Arc::new(std::sync::Mutex::new((
+        // The scanners keep state between refreshes (caches); they move into each blocking
+        // scan and come back with its result.
+        let mut scanners = Some((
             ProcessScanner::new(),
             inventory::PortScanner::default(),
             crate::system::host::HostSampler::default(),
-        )));
+        ));
         let state_dir: PathBuf = crate::paths::state_dir();
         let mut forced = false;
         loop {
             let snap = gpu_rx.borrow().snapshot.clone();
-            let (s, st, sc) = (settings.clone(), state_dir.clone(), scanner.clone());
+            let (s, st) = (settings.clone(), state_dir.clone());
+            let (mut procs, mut ports, mut host) = scanners.take().expect("returned by each scan");
             let scan = tokio::task::spawn_blocking(move || {
-                let mut guard = sc.lock().unwrap_or_else(|p| p.into_inner());
-                let (procs, ports, host) = &mut *guard;
                 if forced {
                     procs.force_full();
                     ports.force_full();
                 }
-                let mut inv = inventory::scan(procs, ports, &s.watched_ports, snap.as_ref(), &st).0;
+                let mut inv =
+                    inventory::scan(&mut procs, &mut ports, &s.watched_ports, snap.as_ref(), &st).0;
                 inv.host = Some(host.sample());
-                inv
+                (inv, (procs, ports, host))
             });
             let msg = match scan.await {
-                Ok(inv) => Ui(Event::Inventory(Box::new(inv))),
-                Err(e) => Fatal(format!("the process scanner crashed: {e}")),
+                Ok((inv, back)) => {
+                    scanners = Some(back);
+                    Ui(Event::Inventory(Box::new(inv)))
+                }
+                Err(e) => {
+                    let _ = tx
+                        .send(Fatal(format!("the process scanner crashed: {e}")))
+                        .await;
+                    return;
+                }
             };
             if tx.send(msg).await.is_err() {
                 return;
@@ -264,31 +274,20 @@ fn spawn_checks(
             Ok(feed) => feed.snapshot.as_ref().and_then(|s| s.names()),
             Err(_) => None,
         };
-        let env = |k: &str| std::env::var(k).ok();
-        let dir = settings.diffusion_pipe.clone();
-        let py = python::locate_python(settings.python.as_deref(), &env, Some(&dir));
-        let co = checkout::inspect_checkout(&dir);
-        let hostfile_exists = std::path::Path::new(checks::HOSTFILE).exists();
-        let nccl_env = (env("NCCL_P2P_DISABLE"), env("NCCL_IB_DISABLE"));
+        let facts = checks::CheckFacts::read(
+            settings.python.as_deref(),
+            &settings.diffusion_pipe,
+            gpu_names,
+        );
         let eval = |probe: Option<&python::ProbeResult>| {
-            let mut c = checks::evaluate(&checks::CheckInputs {
-                python: &py,
-                probe,
-                checkout_dir: &dir,
-                checkout: &co,
-                gpu_names: gpu_names.as_deref(),
-                hostfile_exists,
-                nccl_env: nccl_env.clone(),
-            });
+            let mut c = facts.evaluate(probe);
             c.extend(checks::config_checks(&settings));
             c
         };
         let _ = tx.send(Ui(Event::Checks(eval(None)))).await;
+        // Checks resets the "probing" mark: set it again until the probe answers.
         let _ = tx.send(Ui(Event::ChecksStarted)).await;
-        let result = match &py.path {
-            Some(p) => Some(python::probe(p, settings.probe_timeout).await),
-            None => None,
-        };
+        let result = facts.probe(settings.probe_timeout).await;
         let _ = tx.send(Ui(Event::Checks(eval(result.as_ref())))).await;
     })
 }
