@@ -121,27 +121,13 @@ if ((FAKE_GPUS > 0)); then
 fi
 
 mkdir -p "$(dirname "$OUT")"
-python3 - "$tmp/results" "$OUT" "$CPU_TARGET" "$RSS_TARGET" "$WINDOW" "$tmp/no-nvml.screen" <<'EOF'
+PYTHONPATH="$(pwd)/benches" python3 - "$tmp/results" "$OUT" "$CPU_TARGET" "$RSS_TARGET" "$WINDOW" "$tmp/no-nvml.screen" <<'EOF'
 import json, os, platform, subprocess, sys, time
+from report_common import cpu_model, git
 
 results_file, out, cpu_target, rss_target, window, screen_file = sys.argv[1:7]
 cpu_target, rss_target = float(cpu_target), float(rss_target)
 rs = [json.loads(l) for l in open(results_file)]
-
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-def git(*a):
-    try:
-        return subprocess.run(["git", *a], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return ""
 
 def verdict(ok):
     return "met" if ok else "MISSED"

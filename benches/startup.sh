@@ -134,9 +134,10 @@ python3 "$tmp/first_frame.py" "$RUNS" "$WARMUP" "$(type -P printf)" '\302\267 1s
 
 # ---- report ---------------------------------------------------------------------------------
 mkdir -p "$(dirname "$OUT")"
-python3 - "$tmp/hyperfine.json" "$tmp/hyperfine.md" "$tmp/pty.json" "$tmp/pty-floor.json" \
+PYTHONPATH="$(pwd)/benches" python3 - "$tmp/hyperfine.json" "$tmp/hyperfine.md" "$tmp/pty.json" "$tmp/pty-floor.json" \
     "$OUT" "$TARGET_MS" <<'EOF'
 import json, os, platform, statistics, subprocess, sys, time
+from report_common import cpu_model, git
 
 hf_json, hf_md, pty_json, floor_json, out, target = sys.argv[1:7]
 target = float(target)
@@ -147,21 +148,6 @@ floor = json.load(open(floor_json))["first_frame_ms"]
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
-
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-def git(*a):
-    try:
-        return subprocess.run(["git", *a], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return ""
 
 ff, ex = pt["first_frame_ms"], pt["exit_ms"]
 whole = hf[0]
