@@ -77,6 +77,86 @@ enum Cmd {
         #[arg(long, requires = "free")]
         allow_other_users: bool,
     },
+    /// Start a training job through the DeepSpeed launcher, supervised in the background.
+    Launch {
+        /// The main training config (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// GPU ids, e.g. 0 or 0,1 or all.
+        #[arg(long, value_name = "IDS")]
+        gpus: String,
+        /// Master port: `auto` (from port_range) or a number.
+        #[arg(long, value_name = "auto|N", default_value = "auto")]
+        port: String,
+        /// Resume from the latest run dir, or from the named one.
+        #[arg(long, value_name = "RUN_DIR", num_args = 0..=1, default_missing_value = "latest")]
+        resume: Option<String>,
+        #[arg(long)]
+        regenerate_cache: bool,
+        #[arg(long)]
+        cache_only: bool,
+        #[arg(long)]
+        trust_cache: bool,
+        #[arg(long)]
+        reset_dataloader: bool,
+        #[arg(long)]
+        reset_optimizer: bool,
+        /// NCCL_P2P_DISABLE=1 NCCL_IB_DISABLE=1 (consumer GPUs, multi-GPU).
+        #[arg(long)]
+        nccl_p2p_off: bool,
+        /// PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True.
+        #[arg(long)]
+        expandable_segments: bool,
+        /// Extra environment for every rank (repeatable).
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Print the exact argv, cwd and environment changes; start nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// dpgui's jobs, running and ended, with progress.
+    Jobs {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a job: by default SIGINT, grace, SIGTERM, grace, SIGKILL to every process of it.
+    Stop {
+        /// Job id (or a unique prefix, or `last`).
+        job: String,
+        /// Save a resumable checkpoint, then stop (touches <run_dir>/save_quit; waits).
+        #[arg(long, group = "how")]
+        save: bool,
+        /// Save a checkpoint now and keep training (touches <run_dir>/save).
+        #[arg(long, group = "how", alias = "checkpoint")]
+        now: bool,
+        /// SIGKILL every process of the job at once (asks first).
+        #[arg(long, group = "how")]
+        kill: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a job's log: rank 0 by default.
+    Logs {
+        job: String,
+        #[arg(long, value_name = "N", conflicts_with = "launcher")]
+        rank: Option<u32>,
+        /// The launcher's own log (runner and launch.py).
+        #[arg(long)]
+        launcher: bool,
+        /// Keep printing as the log grows, until the job ends.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Open the dashboard on a job.
+    Attach { job: String },
+    /// The detached job supervisor (started by launch).
+    #[command(name = "__supervise", hide = true)]
+    Supervise { job_dir: PathBuf },
 }
 
 fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
@@ -127,7 +207,106 @@ fn main() -> color_eyre::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    if let Some(Cmd::Supervise { job_dir }) = &cli.cmd {
+        // No runtime, no terminal: a plain blocking loop that outlives everything else.
+        let code = dpgui::jobs::supervisor::run(job_dir);
+        drop(guard);
+        std::process::exit(code);
+    }
     let code = match cli.cmd {
+        Some(Cmd::Supervise { .. }) => unreachable!("handled above"),
+        Some(Cmd::Launch {
+            config,
+            gpus,
+            port,
+            resume,
+            regenerate_cache,
+            cache_only,
+            trust_cache,
+            reset_dataloader,
+            reset_optimizer,
+            nccl_p2p_off,
+            expandable_segments,
+            env,
+            dry_run,
+            json,
+        }) => {
+            use dpgui::trainer::launch::{JobOptions, Resume, parse_env, parse_gpus};
+            let bad = |e: String| -> ! {
+                eprintln!("dpgui: {e}");
+                std::process::exit(2)
+            };
+            let gpus = parse_gpus(&gpus, dpgui::cli::gpu_snapshot().names().map(|n| n.len()))
+                .unwrap_or_else(|e| bad(e));
+            let port = match port.as_str() {
+                "auto" => None,
+                p => match p.parse::<u16>() {
+                    Ok(n) if n > 0 => Some(n),
+                    _ => bad(format!("--port {p}: expected auto or a port number")),
+                },
+            };
+            let extra_env = env
+                .iter()
+                .map(|e| parse_env(e))
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap_or_else(|e| bad(e));
+            let options = JobOptions {
+                resume: match resume.as_deref() {
+                    None => Resume::No,
+                    Some("latest") => Resume::Latest,
+                    Some(d) => Resume::Dir(d.to_string()),
+                },
+                regenerate_cache,
+                cache_only,
+                trust_cache,
+                reset_dataloader,
+                reset_optimizer,
+                disable_nccl_p2p_ib: nccl_p2p_off,
+                expandable_segments,
+                extra_env,
+            };
+            let req = dpgui::jobs::launch::LaunchRequest {
+                config,
+                gpus,
+                port,
+                options,
+            };
+            dpgui::cli::jobs::launch(&settings, req, dry_run, json)?
+        }
+        Some(Cmd::Jobs { json }) => dpgui::cli::jobs::jobs(json)?,
+        Some(Cmd::Stop {
+            job,
+            save,
+            now,
+            kill,
+            yes,
+            json,
+        }) => {
+            use dpgui::jobs::journal::StopKind;
+            let kind = if save {
+                StopKind::SaveAndStop
+            } else if now {
+                StopKind::SaveNow
+            } else if kill {
+                StopKind::Kill
+            } else {
+                StopKind::Stop
+            };
+            dpgui::cli::jobs::stop_job(&settings, &job, kind, yes, json)?
+        }
+        Some(Cmd::Logs {
+            job,
+            rank,
+            launcher,
+            follow,
+        }) => dpgui::cli::jobs::logs(&job, rank, launcher, follow)?,
+        Some(Cmd::Attach { job }) => run_tui(
+            &rt,
+            settings,
+            cli.fake_gpus,
+            cli.exit_after_first_frame,
+            Some(job),
+        )?,
         Some(Cmd::Doctor { json }) => rt.block_on(dpgui::cli::doctor(&settings, json))?,
         Some(Cmd::Gpus { json }) => dpgui::cli::gpus(json)?,
         Some(Cmd::Ports {
@@ -146,7 +325,30 @@ fn main() -> color_eyre::Result<()> {
                 allow_other_users,
             },
         )?,
-        None => {
+        None => run_tui(
+            &rt,
+            settings,
+            cli.fake_gpus,
+            cli.exit_after_first_frame,
+            None,
+        )?,
+    };
+    // The runtime may hold a blocking probe; do not wait for it on the way out.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    // exit() skips destructors: flush the log first.
+    drop(guard);
+    std::process::exit(code);
+}
+
+fn run_tui(
+    rt: &tokio::runtime::Runtime,
+    settings: dpgui::settings::Settings,
+    fake_gpus: Option<usize>,
+    exit_after_first_frame: bool,
+    attach: Option<String>,
+) -> color_eyre::Result<i32> {
+    {
+        {
             use dpgui::tui::theme;
             let no_color = theme::no_color_env();
             let th = match theme::load(&settings.theme, &dpgui::paths::user_themes_dir(), no_color)
@@ -162,7 +364,7 @@ fn main() -> color_eyre::Result<()> {
             } else {
                 settings.theme.clone()
             };
-            let gpu_backend = cli.fake_gpus.map(|n| {
+            let gpu_backend = fake_gpus.map(|n| {
                 Box::new(dpgui::system::gpu::FakeBackend::new(
                     dpgui::system::gpu::fake_gpus(n),
                 )) as Box<dyn dpgui::system::gpu::GpuBackend>
@@ -172,14 +374,10 @@ fn main() -> color_eyre::Result<()> {
                 theme: th,
                 theme_name,
                 gpu_backend,
-                exit_after_first_frame: cli.exit_after_first_frame,
+                exit_after_first_frame,
+                attach,
             }))?;
-            0
+            Ok(0)
         }
-    };
-    // The runtime may hold a blocking probe; do not wait for it on the way out.
-    rt.shutdown_timeout(std::time::Duration::from_millis(100));
-    // exit() skips destructors: flush the log first.
-    drop(guard);
-    std::process::exit(code);
+    }
 }

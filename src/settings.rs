@@ -27,6 +27,18 @@ pub const KEYS: &[(&str, &str)] = &[
         "probe_timeout_secs",
         "seconds the Python environment probe may take",
     ),
+    (
+        "port_range",
+        "ports a job's master port is chosen from, e.g. [29510, 29999]",
+    ),
+    (
+        "job_interrupt_grace_secs",
+        "seconds a stopped job gets after SIGINT before SIGTERM",
+    ),
+    (
+        "job_terminate_grace_secs",
+        "seconds a stopped job gets after SIGTERM before SIGKILL",
+    ),
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -38,6 +50,9 @@ struct FileConfig {
     watched_ports: Option<Vec<u16>>,
     stop_grace_secs: Option<f64>,
     probe_timeout_secs: Option<f64>,
+    port_range: Option<[u16; 2]>,
+    job_interrupt_grace_secs: Option<f64>,
+    job_terminate_grace_secs: Option<f64>,
 }
 
 /// Values given on the command line (None = not given).
@@ -83,8 +98,15 @@ pub struct Settings {
     pub watched_ports: Vec<u16>,
     pub stop_grace: Duration,
     pub probe_timeout: Duration,
+    /// Inclusive range a job's master port is chosen from.
+    pub port_range: (u16, u16),
+    pub job_interrupt_grace: Duration,
+    pub job_terminate_grace: Duration,
     pub problems: Vec<ConfigProblem>,
 }
+
+/// Above diffusion-pipe's default, so a job never takes the port a hand-started run would use.
+pub const DEFAULT_PORT_RANGE: (u16, u16) = (29510, 29999);
 
 pub const DEFAULT_PORT: u16 = 29500;
 
@@ -235,6 +257,20 @@ pub fn resolve(o: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Settings 
             watched_ports.push(p);
         }
     }
+    let port_range = match file.port_range {
+        None => DEFAULT_PORT_RANGE,
+        Some([lo, hi]) if lo >= 1024 && lo <= hi => (lo, hi),
+        Some([lo, hi]) => {
+            problems.push(ConfigProblem {
+                line: 0,
+                message: format!(
+                    "port_range [{lo}, {hi}] is not a range of ports from 1024 up; using {}-{}",
+                    DEFAULT_PORT_RANGE.0, DEFAULT_PORT_RANGE.1
+                ),
+            });
+            DEFAULT_PORT_RANGE
+        }
+    };
     Settings {
         config_file,
         config_file_exists: exists,
@@ -256,6 +292,15 @@ pub fn resolve(o: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Settings 
                 .unwrap_or(60.0),
             1.0,
             600.0,
+        ),
+        port_range,
+        job_interrupt_grace: secs(file.job_interrupt_grace_secs.unwrap_or(15.0), 0.0, 3600.0),
+        job_terminate_grace: secs(
+            o.stop_grace_secs
+                .or(file.job_terminate_grace_secs)
+                .unwrap_or(10.0),
+            0.0,
+            3600.0,
         ),
         problems,
     }
@@ -370,7 +415,23 @@ mod tests {
         let s = resolve(&o, &|_| None);
         assert_eq!(s.refresh, Duration::from_millis(200));
         assert_eq!(s.stop_grace, Duration::from_secs(3));
+        assert_eq!(s.port_range, DEFAULT_PORT_RANGE);
         assert_eq!(s.watched_ports, vec![29500, 29600]);
         assert_eq!(s.problems.len(), 1);
+    }
+
+    #[test]
+    fn port_range_and_job_graces_are_read_and_checked() {
+        let (_d, o) = with_file(
+            "port_range = [30000, 30010]\njob_interrupt_grace_secs = 2\njob_terminate_grace_secs = 4\n",
+        );
+        let s = resolve(&o, &|_| None);
+        assert_eq!(s.port_range, (30000, 30010));
+        assert_eq!(s.job_interrupt_grace, Duration::from_secs(2));
+        assert_eq!(s.job_terminate_grace, Duration::from_secs(4));
+        let (_d, o) = with_file("port_range = [30010, 30000]\n");
+        let s = resolve(&o, &|_| None);
+        assert_eq!(s.port_range, DEFAULT_PORT_RANGE);
+        assert!(s.problems[0].message.contains("port_range"));
     }
 }

@@ -1,6 +1,15 @@
-//! dpgui's own jobs. The supervisor and launch flow arrive with the Jobs issue; what exists now is
-//! the contract other parts rely on: the environment tag on every process of a job and the
-//! journal location, so the Environment tab can tell a live dpgui job from a leftover.
+//! dpgui's own jobs: launch (pre-flight, port claim), the detached supervisor, the journal on
+//! disk, the stop ladder, and the list of jobs with their live state.
+//!
+//! The contract other parts rely on: every process of a job carries `DPGUI_JOB_ID` in its
+//! environment, and `<state>/jobs/<id>/journal.json` says whether its supervisor is alive.
+
+pub mod journal;
+pub mod launch;
+pub mod port;
+pub mod stop;
+pub mod store;
+pub mod supervisor;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -10,3 +10,4 @@ pub mod ports;
 pub mod procs;
 pub mod python;
 pub mod signals;
+pub mod tail;

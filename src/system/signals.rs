@@ -17,6 +17,8 @@ use super::procs::{ProcId, current_uid, read_identity};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fate {
+    /// Ended after SIGINT, within its grace period (the first step of a job's stop ladder).
+    Interrupted,
     /// Ended after SIGTERM, within the grace period.
     Terminated,
     /// Ignored SIGTERM and was ended by SIGKILL.
@@ -42,6 +44,7 @@ impl Fate {
     /// What happened, in words (the TUI and the CLI print the same).
     pub fn describe(self) -> &'static str {
         match self {
+            Fate::Interrupted => "ended by SIGINT",
             Fate::Terminated => "ended by SIGTERM",
             Fate::Killed => "ignored SIGTERM, ended by SIGKILL",
             Fate::Survived => "SURVIVED SIGKILL",
@@ -58,7 +61,11 @@ impl Fate {
     pub fn is_problem(self) -> bool {
         !matches!(
             self,
-            Fate::Terminated | Fate::Killed | Fate::AlreadyGone | Fate::PidReused
+            Fate::Interrupted
+                | Fate::Terminated
+                | Fate::Killed
+                | Fate::AlreadyGone
+                | Fate::PidReused
         )
     }
 }
@@ -73,7 +80,7 @@ pub struct PidOutcome {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LadderReport {
     pub outcomes: Vec<PidOutcome>,
     /// Whether SIGKILL had to be sent to anything.
@@ -196,8 +203,19 @@ fn wait_exits(pinned: &mut [Pinned], deadline: Instant) {
     }
 }
 
-/// Runs the ladder on `targets`. Blocking: call it from a blocking thread.
+/// Runs the ladder on `targets`: SIGTERM, `opts.grace`, SIGKILL. Blocking: call it from a
+/// blocking thread.
 pub fn stop(targets: &[Target], opts: LadderOptions) -> LadderReport {
+    ladder(targets, &[(Signal::TERM, opts.grace)], opts)
+}
+
+/// Sends each polite signal of `steps` in turn to the targets still alive, waiting its grace
+/// period for them to exit, then SIGKILLs the rest (waiting `opts.kill_wait`). Blocking.
+pub fn ladder(
+    targets: &[Target],
+    steps: &[(Signal, Duration)],
+    opts: LadderOptions,
+) -> LadderReport {
     let started = Instant::now();
     let me = current_uid();
     let mut outcomes = Vec::new();
@@ -217,26 +235,37 @@ pub fn stop(targets: &[Target], opts: LadderOptions) -> LadderReport {
             Err((fate, error)) => outcomes.push(outcome(t.id, fate, error)),
         }
     }
-    let mut refused = Vec::new();
-    for (i, p) in pinned.iter_mut().enumerate() {
-        match send(p, Signal::TERM) {
-            Ok(()) => {}
-            Err((Fate::AlreadyGone, _)) => p.exited = true,
-            Err(e) => refused.push((i, e)),
+    // Per pinned process: the step whose signal it was last sent (None: refused or gone).
+    let mut last_sent: Vec<Option<Signal>> = vec![None; pinned.len()];
+    let mut refused: Vec<(usize, (Fate, Option<String>))> = Vec::new();
+    let mut gone_before = vec![false; pinned.len()];
+    for &(sig, grace) in steps {
+        let step_start = Instant::now();
+        for (i, p) in pinned.iter_mut().enumerate() {
+            if p.exited {
+                continue;
+            }
+            match send(p, sig) {
+                Ok(()) => last_sent[i] = Some(sig),
+                Err((Fate::AlreadyGone, _)) => {
+                    p.exited = true;
+                    gone_before[i] = last_sent[i].is_none();
+                }
+                // Refused ones are not waited for: they were not signalled.
+                Err(e) => {
+                    p.exited = true;
+                    refused.push((i, e));
+                }
+            }
         }
+        wait_exits(&mut pinned, step_start + grace);
     }
-    // Refused ones are not waited for: they were not signalled.
-    for &(i, _) in &refused {
-        pinned[i].exited = true;
-    }
-    wait_exits(&mut pinned, started + opts.grace);
     let mut escalated = false;
-    let mut killed = Vec::new();
     for (i, p) in pinned.iter().enumerate() {
         if !p.exited {
             escalated = true;
             if send(p, Signal::KILL).is_ok() {
-                killed.push(i);
+                last_sent[i] = Some(Signal::KILL);
             }
         }
     }
@@ -246,10 +275,14 @@ pub fn stop(targets: &[Target], opts: LadderOptions) -> LadderReport {
             (*f, e.clone())
         } else if !p.exited {
             (Fate::Survived, None)
-        } else if killed.contains(&i) {
-            (Fate::Killed, None)
+        } else if gone_before[i] {
+            (Fate::AlreadyGone, None)
         } else {
-            (Fate::Terminated, None)
+            match last_sent[i] {
+                Some(Signal::KILL) => (Fate::Killed, None),
+                Some(Signal::INT) => (Fate::Interrupted, None),
+                _ => (Fate::Terminated, None),
+            }
         };
         outcomes.push(outcome(p.id, fate, error));
     }
@@ -259,6 +292,29 @@ pub fn stop(targets: &[Target], opts: LadderOptions) -> LadderReport {
         escalated,
         elapsed_ms: started.elapsed().as_millis() as u64,
     }
+}
+
+/// Waits until each of `ids` has exited (pidfd poll, no signal sent) or `timeout` passes;
+/// returns those still alive. A pid that cannot be pinned or was reused counts as exited.
+pub fn wait_for_exit(ids: &[ProcId], timeout: Duration) -> Vec<ProcId> {
+    let mut pinned: Vec<Pinned> = ids
+        .iter()
+        .filter_map(|&id| {
+            let pid = Pid::from_raw(id.pid as i32)?;
+            let fd = rustix::process::pidfd_open(pid, PidfdFlags::empty()).ok()?;
+            (read_identity(id.pid) == Some(id)).then_some(Pinned {
+                id,
+                fd,
+                exited: false,
+            })
+        })
+        .collect();
+    wait_exits(&mut pinned, Instant::now() + timeout);
+    pinned
+        .into_iter()
+        .filter(|p| !p.exited && super::procs::is_alive(p.id))
+        .map(|p| p.id)
+        .collect()
 }
 
 fn outcome(id: ProcId, fate: Fate, error: Option<String>) -> PidOutcome {
@@ -341,5 +397,57 @@ mod tests {
         assert!(child.try_wait().unwrap().is_none());
         child.kill().unwrap();
         child.wait().unwrap();
+    }
+
+    #[test]
+    fn the_job_ladder_starts_with_sigint_and_escalates() {
+        let (mut child, id) = spawn_sleep();
+        let report = ladder(
+            &[Target {
+                id,
+                uid: current_uid(),
+            }],
+            &[
+                (Signal::INT, Duration::from_secs(5)),
+                (Signal::TERM, Duration::from_secs(5)),
+            ],
+            LadderOptions::default(),
+        );
+        assert_eq!(report.fate(id.pid), Some(Fate::Interrupted));
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(child.wait().unwrap().signal(), Some(Signal::INT.as_raw()));
+
+        // A process ignoring SIGINT and SIGTERM is killed after both grace periods.
+        let mut stubborn = Command::new("python3")
+            .args([
+                "-c",
+                "import signal,sys,time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('ready', flush=True)\ntime.sleep(300)",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(stubborn.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let id = read_identity(stubborn.id()).unwrap();
+        let report = ladder(
+            &[Target {
+                id,
+                uid: current_uid(),
+            }],
+            &[
+                (Signal::INT, Duration::from_millis(200)),
+                (Signal::TERM, Duration::from_millis(200)),
+            ],
+            LadderOptions::default(),
+        );
+        assert_eq!(report.fate(id.pid), Some(Fate::Killed));
+        assert!(report.escalated);
+        assert_eq!(
+            stubborn.wait().unwrap().signal(),
+            Some(Signal::KILL.as_raw())
+        );
     }
 }

@@ -7,9 +7,15 @@ use crossterm::event::{
 };
 use ratatui::layout::{Position, Rect};
 
+use crate::jobs::journal::StopKind;
+use crate::jobs::stop::StopReport;
+use crate::jobs::store::JobView;
 use crate::system::checks::Check;
 use crate::system::gpu::GpuFeed;
 use crate::system::inventory::{FreeReport, Inventory, LeftoverGroup};
+use crate::trainer::launch::JobOptions;
+use crate::trainer::progress::Progress;
+use crate::tui::jobs::{self, JobLogs, JobsState, LaunchDialog, Review, Shared};
 use crate::tui::views;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +71,17 @@ pub enum Overlay {
         pids: usize,
     },
     StopResult(Box<FreeReport>),
+    /// Confirm a stop of a dpgui job.
+    ConfirmJobStop {
+        job: String,
+        kind: StopKind,
+        pids: usize,
+    },
+    JobStopping {
+        job: String,
+        kind: StopKind,
+    },
+    JobStopResult(Box<StopReport>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +97,8 @@ pub struct AppInfo {
     pub theme: String,
     pub refresh_secs: f64,
     pub stop_grace_secs: f64,
+    pub job_interrupt_grace_secs: f64,
+    pub job_terminate_grace_secs: f64,
     pub is_root: bool,
     pub config_file: String,
     /// Problems in config.toml, shown once in the status line and in the checks panel.
@@ -93,6 +112,8 @@ impl Default for AppInfo {
             theme: "dark".into(),
             refresh_secs: 1.0,
             stop_grace_secs: 10.0,
+            job_interrupt_grace_secs: 15.0,
+            job_terminate_grace_secs: 10.0,
             is_root: false,
             config_file: "~/.config/dpgui/config.toml".into(),
             config_problems: Vec::new(),
@@ -115,6 +136,7 @@ pub struct State {
     pub tab: Tab,
     pub overlay: Overlay,
     pub env: EnvState,
+    pub jobs: JobsState,
     pub status: Option<(Level, String)>,
     pub info: AppInfo,
     pub size: Rect,
@@ -135,6 +157,7 @@ impl State {
             tab: Tab::Environment,
             overlay: Overlay::None,
             env: EnvState::default(),
+            jobs: JobsState::default(),
             status,
             info,
             size: Rect::new(0, 0, 80, 24),
@@ -262,6 +285,26 @@ pub enum Command {
         group: Box<LeftoverGroup>,
         allow_other_users: bool,
     },
+    StopJob {
+        job: String,
+        kind: StopKind,
+    },
+    OpenJob {
+        id: String,
+        dir: std::path::PathBuf,
+    },
+    /// Open the launch dialog (the runtime lists the candidate configs).
+    NewLaunch,
+    /// Run the pre-flight (claims a port until launched or cancelled).
+    Preflight {
+        config: std::path::PathBuf,
+        gpus: Vec<u32>,
+        options: JobOptions,
+    },
+    /// Drop a pending pre-flight (releases its port).
+    CancelLaunch,
+    /// Start the job the last pre-flight checked.
+    Launch,
 }
 
 #[derive(Debug, Clone)]
@@ -274,6 +317,14 @@ pub enum Event {
     ChecksStarted,
     Checks(Vec<Check>),
     StopDone(Box<FreeReport>),
+    Jobs(Vec<JobView>),
+    JobOpened(Shared<JobLogs>),
+    History(String, Box<Progress>),
+    LaunchDialog(Box<LaunchDialog>),
+    Review(Box<Review>),
+    /// The job id, or why it could not start.
+    Launched(Result<String, String>),
+    JobStopDone(Result<Box<StopReport>, String>),
 }
 
 pub fn update(s: &mut State, ev: Event) -> Vec<Command> {
@@ -316,7 +367,107 @@ pub fn update(s: &mut State, ev: Event) -> Vec<Command> {
             s.overlay = Overlay::StopResult(r);
             vec![Command::Refresh]
         }
+        Event::Jobs(list) => {
+            s.jobs.list = list;
+            s.jobs.loaded = true;
+            s.jobs.selected = s.jobs.selected.min(s.jobs.list.len().saturating_sub(1));
+            if let Some(q) = s.jobs.attach.take() {
+                match s
+                    .jobs
+                    .list
+                    .iter()
+                    .position(|j| j.id() == q || j.id().starts_with(&q))
+                {
+                    Some(i) => {
+                        s.jobs.selected = i;
+                        s.tab = Tab::Jobs;
+                        let j = &s.jobs.list[i];
+                        return vec![Command::OpenJob {
+                            id: j.id().to_string(),
+                            dir: j.dir.clone(),
+                        }];
+                    }
+                    None => s.status = Some((Level::Error, format!("no job `{q}`"))),
+                }
+            }
+            vec![]
+        }
+        Event::JobOpened(logs) => {
+            s.jobs.logs = Some(logs);
+            s.jobs.focus = 0;
+            s.jobs.zoom = false;
+            vec![]
+        }
+        Event::History(id, p) => {
+            if let Some(l) = &s.jobs.logs {
+                let mut l = l.lock();
+                if l.job_id == id {
+                    l.set_history(*p);
+                }
+            }
+            vec![]
+        }
+        Event::LaunchDialog(d) => {
+            s.jobs.launch = Some(*d);
+            s.tab = Tab::Jobs;
+            vec![]
+        }
+        Event::Review(r) => {
+            if let Some(d) = s.jobs.launch.as_mut() {
+                d.review = Some(*r);
+            }
+            vec![]
+        }
+        Event::Launched(Ok(id)) => {
+            s.jobs.launch = None;
+            s.status = Some((Level::Info, format!("job {id} started")));
+            vec![Command::Refresh]
+        }
+        Event::Launched(Err(e)) => {
+            if let Some(d) = s.jobs.launch.as_mut() {
+                d.starting = false;
+            }
+            s.status = Some((Level::Error, format!("launch failed: {e}")));
+            vec![]
+        }
+        Event::JobStopDone(r) => {
+            match r {
+                Ok(r) => {
+                    s.status = Some((
+                        if r.clean() || r.kind == StopKind::SaveNow || r.ladder.is_none() {
+                            Level::Info
+                        } else {
+                            Level::Error
+                        },
+                        r.headline(),
+                    ));
+                    s.overlay = if r.ladder.is_some() {
+                        Overlay::JobStopResult(r)
+                    } else {
+                        Overlay::None
+                    };
+                }
+                Err(e) => {
+                    s.overlay = Overlay::None;
+                    s.status = Some((Level::Error, e));
+                }
+            }
+            vec![Command::Refresh]
+        }
     }
+}
+
+/// Whether the Jobs tab takes this key before the global keys: text being typed, or keys the
+/// job view and the launch dialog give their own meaning (Tab cycles panes / steps, Esc goes
+/// back).
+fn jobs_first(s: &State, k: &KeyEvent) -> bool {
+    if s.tab != Tab::Jobs || s.overlay != Overlay::None {
+        return false;
+    }
+    let typing =
+        s.jobs.search.is_some() || s.jobs.launch.as_ref().is_some_and(|d| d.typing.is_some());
+    let open = s.jobs.logs.is_some() || s.jobs.launch.is_some();
+    typing || (open && matches!(k.code, KeyCode::Tab | KeyCode::BackTab | KeyCode::Esc))
 }
 
 fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
@@ -342,7 +493,37 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
             }
             return vec![];
         }
-        Overlay::Stopping { .. } => return vec![],
+        Overlay::Stopping { .. } | Overlay::JobStopping { .. } => return vec![],
+        Overlay::JobStopResult(_) => {
+            if matches!(
+                k.code,
+                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') | KeyCode::Char('?')
+            ) {
+                s.overlay = Overlay::None;
+            }
+            return vec![];
+        }
+        Overlay::ConfirmJobStop { job, kind, .. } => {
+            if k.kind == KeyEventKind::Repeat {
+                return vec![];
+            }
+            let (job, kind) = (job.clone(), *kind);
+            match k.code {
+                KeyCode::Char('y') | KeyCode::Enter => {
+                    s.overlay = Overlay::JobStopping {
+                        job: job.clone(),
+                        kind,
+                    };
+                    return vec![Command::StopJob { job, kind }];
+                }
+                KeyCode::Char('n') | KeyCode::Esc | KeyCode::Char('q') => {
+                    s.overlay = Overlay::None;
+                    s.status = Some((Level::Info, "nothing was done".into()));
+                }
+                _ => {}
+            }
+            return vec![];
+        }
         Overlay::ConfirmStop { group, second } => {
             let (group, second) = (group.clone(), *second);
             // A held or bouncing key must not answer a safety question twice.
@@ -381,6 +562,9 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
         }
         Overlay::None => {}
     }
+    if jobs_first(s, &k) {
+        return jobs::key(s, k);
+    }
     match k.code {
         KeyCode::Char('q') => {
             s.quit = true;
@@ -396,6 +580,7 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
         }
         KeyCode::Esc => s.status = None,
         _ if s.tab == Tab::Environment => return env_key(s, k),
+        _ if s.tab == Tab::Jobs => return jobs::key(s, k),
         _ => {}
     }
     vec![]
@@ -451,7 +636,10 @@ fn mouse(s: &mut State, m: MouseEvent) -> Vec<Command> {
         if let MouseEventKind::Down(MouseButton::Left) = m.kind
             && matches!(
                 s.overlay,
-                Overlay::Help | Overlay::Details | Overlay::StopResult(_)
+                Overlay::Help
+                    | Overlay::Details
+                    | Overlay::StopResult(_)
+                    | Overlay::JobStopResult(_)
             )
         {
             s.overlay = Overlay::None;

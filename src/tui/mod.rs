@@ -2,6 +2,7 @@
 //! `app::update`, runs the returned commands, and redraws only when something changed.
 
 pub mod app;
+pub mod jobs;
 pub mod keys;
 pub mod theme;
 pub mod views;
@@ -15,6 +16,7 @@ use crossterm::execute;
 use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 
+use crate::jobs::launch::LaunchRequest;
 use crate::settings::Settings;
 use crate::system::gpu::{self, GpuFeed, NvmlBackend};
 use crate::system::inventory;
@@ -31,6 +33,8 @@ pub struct Options {
     /// Replaces NVML (tests and demos).
     pub gpu_backend: Option<Box<dyn gpu::GpuBackend>>,
     pub exit_after_first_frame: bool,
+    /// Open the Jobs tab on this job (`dpgui attach`).
+    pub attach: Option<String>,
 }
 
 /// Minimum time between two frames (~30 fps): bursts of events coalesce into one draw.
@@ -63,6 +67,8 @@ async fn event_loop(
         theme: opts.theme_name.clone(),
         refresh_secs: settings.refresh.as_secs_f64(),
         stop_grace_secs: settings.stop_grace.as_secs_f64(),
+        job_interrupt_grace_secs: settings.job_interrupt_grace.as_secs_f64(),
+        job_terminate_grace_secs: settings.job_terminate_grace.as_secs_f64(),
         is_root: crate::system::procs::current_uid() == 0,
         config_file: settings.config_file.display().to_string(),
         config_problems: settings
@@ -72,6 +78,10 @@ async fn event_loop(
             .collect(),
     });
     state.size = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+    state.jobs.attach = opts.attach.clone();
+    if opts.attach.is_some() {
+        state.tab = app::Tab::Jobs;
+    }
     // First frame before any scan: the user sees the dashboard at once.
     terminal.draw(|f| views::draw(f, &state, &theme))?;
     tracing::info!("first frame drawn");
@@ -102,6 +112,10 @@ async fn event_loop(
     // A stop that is under way when the user quits (or the SSH connection drops) is finished
     // first: abandoning it between SIGTERM and SIGKILL would leave what ignored SIGTERM running.
     let mut stop_task: Option<tokio::task::JoinHandle<()>> = None;
+    // The last pre-flight of the launch dialog: it holds the port it claimed until launched.
+    let mut pending: Option<Box<(crate::jobs::launch::Preflight, LaunchRequest)>> = None;
+    let mut log_tick = tokio::time::interval(LOG_POLL);
+    log_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         let wait = if dirty {
             FRAME.saturating_sub(last_draw.elapsed())
@@ -123,6 +137,17 @@ async fn event_loop(
             Some(e) = rx.recv() => match e {
                 Fatal(msg) => return Err(color_eyre::eyre::eyre!(msg)),
                 Ui(e) => Some(e),
+                Checked(p) => {
+                    let review = review_of(&p.0);
+                    pending = Some(p);
+                    Some(Event::Review(Box::new(review)))
+                }
+            },
+            _ = log_tick.tick(), if state.jobs.logs.is_some() => {
+                if poll_logs(&state, &tx) {
+                    dirty = true;
+                }
+                None
             },
             _ = tokio::time::sleep(wait), if dirty => None,
             _ = sigterm.recv() => break,
@@ -143,6 +168,123 @@ async fn event_loop(
                             checks_task =
                                 Some(spawn_checks(settings.clone(), gpu_rx.clone(), tx.clone()));
                         }
+                    }
+                    Command::StopJob { job, kind } => {
+                        let (settings, tx) = (settings.clone(), tx.clone());
+                        let task = tokio::spawn(async move {
+                            let run = tokio::task::spawn_blocking(move || {
+                                stop_job(&settings, &job, kind)
+                            });
+                            let msg = match run.await {
+                                Ok(r) => Ui(Event::JobStopDone(r.map(Box::new))),
+                                Err(e) => Fatal(format!("stopping the job crashed: {e}")),
+                            };
+                            let _ = tx.send(msg).await;
+                        });
+                        stop_task = Some(task);
+                    }
+                    Command::OpenJob { id, dir } => {
+                        let logs = jobs::JobLogs::open(&id, &dir);
+                        for c in app::update(&mut state, Event::JobOpened(jobs::Shared::new(logs)))
+                        {
+                            tracing::debug!(?c, "ignored command after opening a job");
+                        }
+                        poll_logs(&state, &tx);
+                    }
+                    Command::NewLaunch => {
+                        let cwd = std::env::current_dir().unwrap_or_default();
+                        let configs = jobs::config_candidates(
+                            &state.jobs.list,
+                            &cwd,
+                            &crate::paths::config_dir(),
+                        );
+                        let count = state
+                            .env
+                            .gpu
+                            .as_ref()
+                            .and_then(|g| g.snapshot.as_ref())
+                            .and_then(|s| s.names())
+                            .map(|n| n.len());
+                        let d = jobs::LaunchDialog::new(configs, count);
+                        let _ = app::update(&mut state, Event::LaunchDialog(Box::new(d)));
+                    }
+                    Command::Preflight {
+                        config,
+                        gpus,
+                        options,
+                    } => {
+                        pending = None;
+                        let req = LaunchRequest {
+                            config,
+                            gpus,
+                            port: None,
+                            options,
+                        };
+                        let snap = state
+                            .env
+                            .gpu
+                            .as_ref()
+                            .and_then(|g| g.snapshot.clone())
+                            .unwrap_or_else(|| gpu::no_nvml_snapshot("no GPU sample yet"));
+                        let inv = state.env.inventory.clone();
+                        let (settings, tx) = (settings.clone(), tx.clone());
+                        tokio::spawn(async move {
+                            let run = tokio::task::spawn_blocking(move || {
+                                let env = |k: &str| std::env::var(k).ok();
+                                let facts = crate::jobs::launch::MachineFacts {
+                                    gpu: &snap,
+                                    inventory: inv.as_ref(),
+                                    hostfile_exists: std::path::Path::new(checks::HOSTFILE)
+                                        .exists(),
+                                    path_var: std::env::var("PATH").ok(),
+                                    env: &env,
+                                };
+                                let pre = crate::jobs::launch::preflight(
+                                    &req,
+                                    &settings,
+                                    &facts,
+                                    &crate::paths::state_dir(),
+                                );
+                                Box::new((pre, req))
+                            });
+                            let msg = match run.await {
+                                Ok(p) => Checked(p),
+                                Err(e) => Fatal(format!("the pre-flight crashed: {e}")),
+                            };
+                            let _ = tx.send(msg).await;
+                        });
+                    }
+                    Command::CancelLaunch => pending = None,
+                    Command::Launch => {
+                        let Some(p) = pending.take() else {
+                            let _ = app::update(
+                                &mut state,
+                                Event::Launched(Err("run the pre-flight again (r)".into())),
+                            );
+                            continue;
+                        };
+                        let tx = tx.clone();
+                        tokio::spawn(async move {
+                            let run = tokio::task::spawn_blocking(move || {
+                                let (pre, req) = *p;
+                                let exe = std::env::current_exe()
+                                    .map_err(|e| format!("cannot find dpgui's own binary: {e}"))?;
+                                let path_var = std::env::var("PATH").ok();
+                                crate::jobs::launch::start(
+                                    pre,
+                                    &req,
+                                    &crate::paths::state_dir(),
+                                    &exe,
+                                    path_var.as_deref(),
+                                )
+                                .map(|s| s.id)
+                            });
+                            let msg = match run.await {
+                                Ok(r) => Ui(Event::Launched(r)),
+                                Err(e) => Fatal(format!("the launch crashed: {e}")),
+                            };
+                            let _ = tx.send(msg).await;
+                        });
                     }
                     Command::Stop {
                         group,
@@ -198,12 +340,66 @@ async fn event_loop(
     Ok(())
 }
 
-/// What background tasks send: an event for `update`, or a failure that must end the app.
+/// What background tasks send: an event for `update`, a pre-flight result (kept by the loop:
+/// it holds a port lock), or a failure that must end the app.
 enum Msg {
     Ui(Event),
+    Checked(Box<(crate::jobs::launch::Preflight, LaunchRequest)>),
     Fatal(String),
 }
-use Msg::{Fatal, Ui};
+use Msg::{Checked, Fatal, Ui};
+
+/// How often the open job's logs are read (the issue asks for every line within 250 ms).
+const LOG_POLL: Duration = Duration::from_millis(100);
+
+/// Reads what the open job's logs gained; asks for rank 0's history once its log exists.
+fn poll_logs(state: &State, tx: &mpsc::Sender<Msg>) -> bool {
+    let Some(logs) = &state.jobs.logs else {
+        return false;
+    };
+    let mut l = logs.lock();
+    let changed = l.poll();
+    if let Some(path) = l.history_request.take() {
+        let (id, tx) = (l.job_id.clone(), tx.clone());
+        tokio::spawn(async move {
+            let scan = tokio::task::spawn_blocking(move || {
+                crate::trainer::progress::scan_history(&path).unwrap_or_default()
+            });
+            if let Ok(p) = scan.await {
+                let _ = tx.send(Ui(Event::History(id, Box::new(p)))).await;
+            }
+        });
+    }
+    changed
+}
+
+/// The pre-flight as the launch dialog shows it.
+fn review_of(p: &crate::jobs::launch::Preflight) -> jobs::Review {
+    jobs::Review {
+        findings: p.findings.clone(),
+        failed: p.failed(),
+        command: p.plan.as_ref().map(|p| p.display()),
+        cwd: p.plan.as_ref().map(|p| p.cwd.display().to_string()),
+        env: p.plan.as_ref().map(|p| p.env.clone()).unwrap_or_default(),
+        port: p.port.as_ref().map(|l| l.port),
+    }
+}
+
+/// A stop from the TUI. Save-and-stop does not wait for the save: the list shows the end.
+fn stop_job(
+    settings: &Settings,
+    job: &str,
+    kind: crate::jobs::journal::StopKind,
+) -> Result<crate::jobs::stop::StopReport, String> {
+    let table = ProcessScanner::new().scan();
+    let view = crate::jobs::store::find(&crate::paths::state_dir(), job, Some(&table))?;
+    let opts = crate::jobs::stop::StopOptions {
+        interrupt_grace: settings.job_interrupt_grace,
+        terminate_grace: settings.job_terminate_grace,
+        save_timeout: Duration::ZERO,
+    };
+    crate::jobs::stop::stop(&view, kind, opts, &mut || Some(gpu::sample_once()))
+}
 
 /// Scans processes and ports each time the GPU sampler publishes (so both share one clock), or
 /// when a refresh is asked for. The scan itself runs on a blocking thread.
@@ -232,14 +428,18 @@ fn spawn_inventory(
                     procs.force_full();
                     ports.force_full();
                 }
-                let mut inv =
-                    inventory::scan(&mut procs, &mut ports, &s.watched_ports, snap.as_ref(), &st).0;
+                let (mut inv, table) =
+                    inventory::scan(&mut procs, &mut ports, &s.watched_ports, snap.as_ref(), &st);
                 inv.host = Some(host.sample());
-                (inv, (procs, ports, host))
+                let jobs = crate::jobs::store::list(&st, Some(&table));
+                (inv, jobs, (procs, ports, host))
             });
             let msg = match scan.await {
-                Ok((inv, back)) => {
+                Ok((inv, jobs, back)) => {
                     scanners = Some(back);
+                    if tx.send(Ui(Event::Jobs(jobs))).await.is_err() {
+                        return;
+                    }
                     Ui(Event::Inventory(Box::new(inv)))
                 }
                 Err(e) => {

@@ -88,7 +88,7 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
             lines.push(Line::raw(""));
             for o in &r.outcomes {
                 let style = match o.fate {
-                    Fate::Terminated => theme.ok(),
+                    Fate::Terminated | Fate::Interrupted => theme.ok(),
                     Fate::AlreadyGone => theme.muted(),
                     f if f.is_problem() => theme.error(),
                     _ => theme.warn(),
@@ -109,6 +109,78 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
                 ));
             }
             popup(f, theme, area, "Result", lines, "Esc close");
+        }
+        Overlay::ConfirmJobStop { job, kind, pids } => {
+            use crate::jobs::journal::StopKind;
+            let what = match kind {
+                StopKind::SaveAndStop => "Save a resumable checkpoint, then stop (touches <run dir>/save_quit; diffusion-pipe exits 0 after saving).".to_string(),
+                StopKind::SaveNow => "Save a checkpoint now and keep training.".to_string(),
+                StopKind::Stop => format!(
+                    "SIGINT to every process of the job, SIGTERM after {}s, SIGKILL after {}s more. No checkpoint is saved.",
+                    s.info.job_interrupt_grace_secs, s.info.job_terminate_grace_secs
+                ),
+                StopKind::Kill => "SIGKILL to every process of the job at once. No checkpoint is saved.".to_string(),
+            };
+            let style = if *kind == StopKind::Kill {
+                theme.error()
+            } else {
+                theme.warn()
+            };
+            popup(
+                f,
+                theme,
+                area,
+                &format!("{} job {job}?", kind.label()),
+                vec![
+                    Line::styled(what, style),
+                    Line::raw(""),
+                    Line::from(format!(
+                        "{pids} process(es) carry this job's tag; each is checked (pid and start time) before any signal."
+                    )),
+                    Line::raw(""),
+                    Line::styled("y / Enter: do it    n / Esc: cancel", theme.title()),
+                ],
+                "y confirm · n cancel",
+            );
+        }
+        Overlay::JobStopping { job, kind } => popup(
+            f,
+            theme,
+            area,
+            "Stopping",
+            vec![Line::from(format!(
+                "job {job}: {} under way…",
+                kind.label()
+            ))],
+            "please wait",
+        ),
+        Overlay::JobStopResult(r) => {
+            let mut lines = vec![Line::styled(
+                r.headline(),
+                if r.clean() { theme.ok() } else { theme.error() },
+            )];
+            lines.push(Line::raw(""));
+            if let Some(l) = &r.ladder {
+                for o in &l.outcomes {
+                    let style = match o.fate {
+                        Fate::Terminated | Fate::Interrupted => theme.ok(),
+                        Fate::AlreadyGone => theme.muted(),
+                        f if f.is_problem() => theme.error(),
+                        _ => theme.warn(),
+                    };
+                    lines.push(Line::from(vec![
+                        Span::raw(format!("pid {:<8} ", o.pid)),
+                        Span::styled(o.fate.describe(), style),
+                    ]));
+                }
+            }
+            for p in &r.remaining {
+                lines.push(Line::styled(
+                    format!("pid {:<8} STILL RUNNING: {}", p.pid, p.command),
+                    theme.error(),
+                ));
+            }
+            popup(f, theme, area, "Job stopped", lines, "Esc close");
         }
     }
 }

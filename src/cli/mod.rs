@@ -1,5 +1,7 @@
 //! Headless subcommands. Each renders the same `system` results the Environment tab shows.
 
+pub mod jobs;
+
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use crate::system::procs::{ProcessScanner, current_uid, format_age};
 use crate::system::signals::LadderOptions;
 use crate::units::format_bytes;
 
-fn print_json<T: serde::Serialize>(v: &T) -> color_eyre::Result<()> {
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> color_eyre::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, v)?;
     writeln!(out)?;
@@ -20,7 +22,7 @@ fn print_json<T: serde::Serialize>(v: &T) -> color_eyre::Result<()> {
 
 /// A command line for a terminal: control characters (escape sequences, newlines that could fake
 /// extra lines) shown as `\xNN`, as `ps` does; any user can choose their argv.
-fn shown(args: &[String]) -> String {
+pub(crate) fn shown(args: &[String]) -> String {
     let mut out = String::new();
     for (i, a) in args.iter().enumerate() {
         if i > 0 {
@@ -280,7 +282,7 @@ fn describe(g: &LeftoverGroup, to_stderr: bool) {
     }
 }
 
-fn ask(question: &str) -> bool {
+pub(crate) fn ask(question: &str) -> bool {
     // On stderr, so `--json` output on stdout stays clean.
     eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
