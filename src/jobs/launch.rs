@@ -333,7 +333,7 @@ pub fn preflight(
     let mut lock = None;
     if !f.iter().any(|x| x.severity == Severity::Fail) {
         match req.port {
-            Some(p) => match port::claim(state_dir, p) {
+            Some(p) => match port::claim(p) {
                 Ok(l) => {
                     f.push(ok(format!("port {p} is free on IPv4 and IPv6")));
                     lock = Some(l);
@@ -354,7 +354,7 @@ pub fn preflight(
                     ));
                 }
             },
-            None => match port::choose(state_dir, settings.port_range) {
+            None => match port::choose(settings.port_range) {
                 Ok(l) => {
                     f.push(ok(format!(
                         "port {} chosen (free on IPv4 and IPv6, range {}-{})",

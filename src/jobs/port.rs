@@ -1,42 +1,31 @@
 //! Choosing a job's master port: free on IPv4 and IPv6 right before launch, and locked so two
-//! launches never pick the same one. The lock is an flock on `<state>/ports/<port>.lock`, held by
-//! the launching process and handed to the job's supervisor, which keeps it for the job's life.
+//! launches never pick the same one.
+//!
+//! The lock is a Unix socket bound in the abstract namespace (`@dpgui-port-<port>`): binding is
+//! atomic, the kernel releases it when the last holder exits, it needs no file and no
+//! permissions, and its scope is the network namespace, exactly the scope of the port it guards
+//! (every user of the machine, every state dir). The launching process takes it and hands it to
+//! the job's supervisor, which keeps it for the job's life.
 
-use std::fs::File;
-use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
-
-use rustix::fs::FlockOperation;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener};
 
 use crate::system::ports;
 
-/// An exclusive claim on a port among dpgui launches (the kernel releases it when every holder
-/// of the file description has exited).
+/// An exclusive claim on a port among dpgui launches on this machine.
 #[derive(Debug)]
 pub struct PortLock {
     pub port: u16,
-    pub file: File,
-}
-
-fn lock_path(state_dir: &Path, port: u16) -> PathBuf {
-    state_dir.join("ports").join(format!("{port}.lock"))
+    pub file: UnixListener,
 }
 
 /// Takes the lock for `port` without waiting; `Ok(None)` when another launch holds it.
-pub fn try_lock(state_dir: &Path, port: u16) -> std::io::Result<Option<PortLock>> {
-    let path = lock_path(state_dir, port);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)?;
-    match rustix::fs::flock(file.as_fd(), FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(Some(PortLock { port, file })),
-        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
-        Err(e) => Err(e.into()),
+pub fn try_lock(port: u16) -> std::io::Result<Option<PortLock>> {
+    let addr = SocketAddr::from_abstract_name(format!("dpgui-port-{port}"))?;
+    match UnixListener::bind_addr(&addr) {
+        Ok(file) => Ok(Some(PortLock { port, file })),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -50,12 +39,10 @@ pub enum PortRefusal {
 }
 
 /// Locks `port` and checks that a trainer could bind it on both address families.
-pub fn claim(state_dir: &Path, port: u16) -> Result<PortLock, PortRefusal> {
-    let lock = match try_lock(state_dir, port) {
+pub fn claim(port: u16) -> Result<PortLock, PortRefusal> {
+    let lock = match try_lock(port) {
         Ok(Some(l)) => l,
         Ok(None) => return Err(PortRefusal::Locked),
-        // No lock directory (read-only state dir): still refuse a busy port, but say nothing
-        // about races — the caller reports the state dir problem separately.
         Err(_) => return Err(PortRefusal::Locked),
     };
     // Checked after locking: a port free now stays ours among dpgui launches.
@@ -67,10 +54,10 @@ pub fn claim(state_dir: &Path, port: u16) -> Result<PortLock, PortRefusal> {
 }
 
 /// The first port of `range` that is unlocked and free.
-pub fn choose(state_dir: &Path, range: (u16, u16)) -> Result<PortLock, String> {
+pub fn choose(range: (u16, u16)) -> Result<PortLock, String> {
     let mut busy = 0;
     for port in range.0..=range.1 {
-        match claim(state_dir, port) {
+        match claim(port) {
             Ok(l) => return Ok(l),
             Err(_) => busy += 1,
         }
@@ -88,30 +75,25 @@ mod tests {
 
     #[test]
     fn a_locked_port_is_not_handed_out_twice() {
-        let dir = tempfile::tempdir().unwrap();
         // A range of free ports found by the kernel.
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = probe.local_addr().unwrap().port();
         drop(probe);
-        let first = choose(dir.path(), (base, base.saturating_add(50))).unwrap();
-        let second = choose(dir.path(), (base, base.saturating_add(50))).unwrap();
+        let first = choose((base, base.saturating_add(50))).unwrap();
+        let second = choose((base, base.saturating_add(50))).unwrap();
         assert_ne!(first.port, second.port);
-        assert_eq!(
-            claim(dir.path(), first.port).unwrap_err(),
-            PortRefusal::Locked
-        );
+        assert_eq!(claim(first.port).unwrap_err(), PortRefusal::Locked);
         let p = first.port;
         drop(first);
-        assert_eq!(claim(dir.path(), p).map(|l| l.port), Ok(p));
+        assert_eq!(claim(p).map(|l| l.port), Ok(p));
     }
 
     #[test]
     fn a_listening_port_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
         let l = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
         let port = l.local_addr().unwrap().port();
-        assert_eq!(claim(dir.path(), port).unwrap_err(), PortRefusal::InUse);
-        let chosen = choose(dir.path(), (port, port.saturating_add(20))).unwrap();
+        assert_eq!(claim(port).unwrap_err(), PortRefusal::InUse);
+        let chosen = choose((port, port.saturating_add(20))).unwrap();
         assert_ne!(chosen.port, port);
     }
 }

@@ -84,7 +84,7 @@ pub fn job_processes(table: &ProcessTable, j: &Journal) -> Vec<JobProcess> {
         let known = recorded.contains(&(p.pid(), p.id.start_ticks));
         // Never the supervisor itself: it is not part of what a stop ends.
         let is_supervisor = j.supervisor == Some(p.id);
-        if (tagged || known) && !is_supervisor && !p.kernel_thread {
+        if (tagged || known) && !is_supervisor && !p.kernel_thread && !p.zombie {
             push(p, &mut out);
         }
     }

@@ -40,6 +40,8 @@ pub struct ProcInfo {
     pub training: Option<Arc<TrainingProc>>,
     /// Kernel threads have no command line and never matter here.
     pub kernel_thread: bool,
+    /// Exited but not yet reaped (its parent has not waited for it): holds nothing any more.
+    pub zombie: bool,
 }
 
 impl ProcInfo {
@@ -328,6 +330,7 @@ impl ProcessScanner {
             job_tag: cached.job_tag,
             training: cached.training,
             kernel_thread,
+            zombie: matches!(st.state, 'Z' | 'X'),
         })
     }
 }
@@ -522,6 +525,7 @@ mod tests {
             job_tag: None,
             training: None,
             kernel_thread: false,
+            zombie: false,
         }
     }
 

@@ -214,8 +214,20 @@ pub fn parse_line(line: &str) -> Option<LineEvent> {
     parse_segment(seg)
 }
 
-/// Parses one segment (no `\r`/`\n` inside). Cheap checks first: this runs on every line.
+/// Parses one segment (no `\r`/`\n` inside).
 fn parse_segment(seg: &[u8]) -> Option<LineEvent> {
+    let mut lr = Vec::new();
+    let mut ev = parse_into(seg, &mut lr)?;
+    if let LineEvent::Lr { lr: v, .. } = &mut ev {
+        *v = lr;
+    }
+    Some(ev)
+}
+
+/// [`parse_segment`], except that an lr line's values are written to `lr` (and its event's list
+/// is left empty), so that [`Progress`] parses them into its own buffer without allocating. `lr`
+/// is only touched when an lr line parsed. Cheap checks first: this runs on every line.
+fn parse_into(seg: &[u8], lr: &mut Vec<f64>) -> Option<LineEvent> {
     if seg.len() > MAX_LINE {
         return None;
     }
@@ -231,7 +243,7 @@ fn parse_segment(seg: &[u8]) -> Option<LineEvent> {
     if cache_tag {
         return Some(LineEvent::Caching(lossy(msg)));
     }
-    if let Some(ev) = parse_message(msg, line) {
+    if let Some(ev) = parse_message(msg, line, lr) {
         return Some(ev);
     }
     if let Some(ev) = parse_exit_code(line) {
@@ -240,19 +252,19 @@ fn parse_segment(seg: &[u8]) -> Option<LineEvent> {
     if let Some(kind) = exception_failure(msg) {
         return Some(failure(kind, line));
     }
-    parse_bar(msg)
+    parse_bar(msg, lr)
 }
 
 /// Messages recognised by how they start (after [`skip_prefix`]): anchoring is what keeps a
 /// caption or a warning that merely contains the words from matching.
-fn parse_message(msg: &[u8], line: &[u8]) -> Option<LineEvent> {
+fn parse_message(msg: &[u8], line: &[u8], lr: &mut Vec<f64>) -> Option<LineEvent> {
     use LineEvent as E;
     match msg[0] {
         b's' => {
             if msg.starts_with(b"steps: ") {
                 return parse_step(msg);
             }
-            parse_lr(msg.strip_prefix(b"step=")?)
+            parse_lr(msg.strip_prefix(b"step=")?, lr)
         }
         b'S' => {
             if let Some(r) = msg.strip_prefix(b"Started new epoch: ") {
@@ -321,6 +333,7 @@ fn parse_message(msg: &[u8], line: &[u8]) -> Option<LineEvent> {
 
 /// `steps: 250 loss: 0.0734 iter time (s): 3.912 samples/sec: 1.022`. DeepSpeed may put extra
 /// `name: value` losses before `iter time`. Allocates nothing.
+#[inline]
 fn parse_step(b: &[u8]) -> Option<LineEvent> {
     let (step, r) = uint(b.strip_prefix(b"steps: ")?)?;
     let (loss, r) = float(r.strip_prefix(b" loss: ")?)?;
@@ -350,28 +363,50 @@ fn parse_step(b: &[u8]) -> Option<LineEvent> {
     })
 }
 
+/// Most lr values kept (one per param group).
+const MAX_LR_GROUPS: usize = 16;
+
 /// After `step=`: `250, skipped=0, lr=[2e-05, 2e-05], mom=[...]`; a patched engine (gradient
-/// release) prints a bare `lr=2e-05`.
-fn parse_lr(b: &[u8]) -> Option<LineEvent> {
+/// release) prints a bare `lr=2e-05`. The values go to `out` (see [`parse_into`]).
+fn parse_lr(b: &[u8], out: &mut Vec<f64>) -> Option<LineEvent> {
     let (step, r) = uint(b)?;
     if r.first() != Some(&b',') {
         return None;
     }
-    let r = find_after(r, b" lr=")?;
-    let mut lr = Vec::new();
+    // Sequential fast path for DeepSpeed's own order, then a search.
+    let fast = r
+        .strip_prefix(b", skipped=")
+        .and_then(uint)
+        .and_then(|(_, r)| r.strip_prefix(b", lr="));
+    let r = match fast {
+        Some(r) => r,
+        None => find_after(r, b" lr=")?,
+    };
+    // Parsed on the stack first so that a malformed list leaves `out` as it was.
+    let mut vals = [0f64; MAX_LR_GROUPS];
+    let mut n = 0;
     if let Some(mut r) = r.strip_prefix(b"[") {
         loop {
             let (v, rest) = float(r)?;
-            lr.push(v);
+            if n < MAX_LR_GROUPS {
+                vals[n] = v;
+                n += 1;
+            }
             r = match rest.strip_prefix(b", ") {
                 Some(x) => x,
                 None => break,
             };
         }
     } else {
-        lr.push(float(r)?.0);
+        vals[0] = float(r)?.0;
+        n = 1;
     }
-    Some(LineEvent::Lr { step, lr })
+    out.clear();
+    out.extend_from_slice(&vals[..n]);
+    Some(LineEvent::Lr {
+        step,
+        lr: Vec::new(),
+    })
 }
 
 /// launch.py's `[...cmd...] exits with return code = N` (N may be negative: killed by a signal).
@@ -395,7 +430,7 @@ fn parse_exit_code(line: &[u8]) -> Option<LineEvent> {
 
 /// A tqdm bar (`caching latents:  45%|████▌     | 450/1000 [00:12<00:15, 36.2it/s]`). Its last
 /// redraw can run straight into the next stdout line, which is then what counts.
-fn parse_bar(msg: &[u8]) -> Option<LineEvent> {
+fn parse_bar(msg: &[u8], lr: &mut Vec<f64>) -> Option<LineEvent> {
     memchr(b'|', msg)?;
     let pct = memmem::find(msg, b"%|")?;
     if pct == 0 || !msg[pct - 1].is_ascii_digit() {
@@ -407,7 +442,7 @@ fn parse_bar(msg: &[u8]) -> Option<LineEvent> {
     {
         let tail = &after[close + end + 1..];
         if !tail.is_empty()
-            && let Some(ev) = parse_segment(tail)
+            && let Some(ev) = parse_into(tail, lr)
         {
             return Some(ev);
         }
@@ -455,7 +490,9 @@ fn exception_failure(msg: &[u8]) -> Option<FailureKind> {
     if has(b"autocommit") && has(b"keyword argument") {
         return Some(FailureKind::PythonTooOld);
     }
-    if has(b"flash_attn") {
+    // Import-type errors only: a RuntimeError raised inside flash_attn is not a missing package.
+    let import = name.ends_with(b"ImportError") || name.ends_with(b"ModuleNotFoundError");
+    if import && has(b"flash_attn") {
         return Some(FailureKind::FlashAttnMissing);
     }
     let module = find_after(text, b"No module named ").map(|m| {
@@ -467,7 +504,9 @@ fn exception_failure(msg: &[u8]) -> Option<FailureKind> {
         &m[..end]
     });
     let top = module.map(|m| m.split(|&c| c == b'.').next().unwrap_or(m));
-    if has(b"submodules/") || top.is_some_and(|t| SUBMODULE_MODULES.contains(&t)) {
+    let missing_file = import || name.ends_with(b"FileNotFoundError");
+    if (missing_file && has(b"submodules/")) || top.is_some_and(|t| SUBMODULE_MODULES.contains(&t))
+    {
         return Some(FailureKind::SubmoduleMissing);
     }
     if let Some(m) = module.filter(|m| !m.is_empty()) {
@@ -526,6 +565,16 @@ fn skip_prefix(mut b: &[u8]) -> (&[u8], bool) {
             Some(b'[') => {
                 if let Some(r) = b.strip_prefix(b"[CACHE]") {
                     return (skip_prefix(r).0, true);
+                }
+                // DeepSpeed's fixed-width `[2026-11-29 15:55:47,363]`, checked cheaply as it
+                // starts a large share of lines.
+                if b.len() > 25 && b[24] == b']' && b[5] == b'-' && b[1].is_ascii_digit() {
+                    b = &b[25..];
+                    continue;
+                }
+                if let Some(r) = b.strip_prefix(b"[INFO]") {
+                    b = r;
+                    continue;
                 }
                 // A tag is short and not a Python list: launch.py's `['python', ...] exits with
                 // return code = 1` starts with one.
@@ -618,64 +667,69 @@ const POW10: [f64; 23] = [
 ];
 
 /// A float token (ended by a space, `,`, `]`, `)` or the end) and the rest. Python prints
-/// `0.0734`, `2e-05`, `nan`, `inf`, `-inf`.
+/// `0.0734`, `2e-05`, `nan`, `inf`, `-inf`. Fast path in one pass for plain decimals: an exact
+/// integer mantissa (< 2^53) scaled by an exact power of ten (<= 10^22) is one correctly rounded
+/// IEEE operation (Clinger); anything else goes to std.
+#[inline]
 fn float(b: &[u8]) -> Option<(f64, &[u8])> {
-    let end = b
-        .iter()
-        .position(|&c| matches!(c, b' ' | b',' | b']' | b')'))
-        .unwrap_or(b.len());
-    let (tok, rest) = b.split_at(end);
-    Some((parse_f64(tok)?, rest))
+    let is_end = |c: &u8| matches!(c, b' ' | b',' | b']' | b')');
+    let neg = b.first() == Some(&b'-');
+    let mut i = usize::from(neg);
+    // Wrapping arithmetic: more than 18 digits goes to std below, so overflow is harmless.
+    let mut m = 0u64;
+    let digits = |i: &mut usize, m: &mut u64| {
+        let start = *i;
+        while let Some(&c) = b.get(*i).filter(|c| c.is_ascii_digit()) {
+            *m = m.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+            *i += 1;
+        }
+        *i - start
+    };
+    let int_digits = digits(&mut i, &mut m);
+    let mut frac = 0;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        frac = digits(&mut i, &mut m);
+    }
+    let n_digits = int_digits + frac;
+    let mut exp = 0i32;
+    if let Some(b'e' | b'E') = b.get(i) {
+        i += 1;
+        let eneg = b.get(i) == Some(&b'-');
+        if matches!(b.get(i), Some(b'-' | b'+')) {
+            i += 1;
+        }
+        let mut e = 0u64;
+        exp = match digits(&mut i, &mut e) {
+            1..=3 if eneg => -(e as i32),
+            1..=3 => e as i32,
+            _ => i32::MAX, // none or absurd: std decides
+        };
+    }
+    let scale = i64::from(exp) - frac as i64;
+    if (1..=18).contains(&n_digits)
+        && m <= 1 << 53
+        && scale.unsigned_abs() <= 22
+        && b.get(i).is_none_or(is_end)
+    {
+        let v = if scale >= 0 {
+            m as f64 * POW10[scale as usize]
+        } else {
+            m as f64 / POW10[(-scale) as usize]
+        };
+        return Some((if neg { -v } else { v }, &b[i..]));
+    }
+    let end = b.iter().position(is_end).unwrap_or(b.len());
+    Some((slow_f64(&b[..end])?, &b[end..]))
 }
 
-/// Fast path for what Python prints: an exact integer mantissa (< 2^53) scaled by an exact power
-/// of ten is one correctly rounded IEEE operation (Clinger). Anything else goes to std.
+/// A float that is the whole of `tok`.
+#[cfg(test)]
 fn parse_f64(tok: &[u8]) -> Option<f64> {
-    let (neg, body) = match tok.split_first() {
-        Some((b'-', r)) => (true, r),
-        _ => (false, tok),
-    };
-    let mut m: u64 = 0;
-    let mut digits = 0u32;
-    let mut frac = 0i32;
-    let mut dot = false;
-    let mut i = 0;
-    while let Some(&c) = body.get(i) {
-        match c {
-            b'0'..=b'9' if digits < 18 => {
-                m = m * 10 + u64::from(c - b'0');
-                digits += 1;
-                frac += i32::from(dot);
-            }
-            b'.' if !dot => dot = true,
-            _ => break,
-        }
-        i += 1;
+    match float(tok)? {
+        (v, []) => Some(v),
+        _ => None,
     }
-    let mut exp = 0i32;
-    if i < body.len() {
-        if !matches!(body[i], b'e' | b'E') {
-            return slow_f64(tok);
-        }
-        let e = &body[i + 1..];
-        let (eneg, e) = match e.split_first() {
-            Some((b'-', r)) => (true, r),
-            Some((b'+', r)) => (false, r),
-            _ => (false, e),
-        };
-        let v = i32::try_from(whole_uint(e).filter(|&v| v < 400)?).ok()?;
-        exp = if eneg { -v } else { v };
-    }
-    let scale = exp - frac;
-    if digits == 0 || m > 1 << 53 || scale.unsigned_abs() > 22 {
-        return slow_f64(tok);
-    }
-    let v = if scale >= 0 {
-        m as f64 * POW10[scale as usize]
-    } else {
-        m as f64 / POW10[(-scale) as usize]
-    };
-    Some(if neg { -v } else { v })
 }
 
 fn slow_f64(tok: &[u8]) -> Option<f64> {
@@ -741,7 +795,7 @@ pub struct Progress {
     pub saved: Vec<String>,
     /// Tag of the last resumable checkpoint DeepSpeed started writing (`global_step500`).
     pub last_checkpoint: Option<String>,
-    /// Learning rate per param group, from the last `lr=` line.
+    /// Learning rate per param group (at most 16), from the last `lr=` line.
     pub lr: Vec<f64>,
     pub evals: u32,
     pub complete: bool,
@@ -774,8 +828,10 @@ impl Progress {
     }
 
     fn feed_segment(&mut self, seg: &[u8]) {
-        if let Some(ev) = parse_segment(seg) {
-            self.apply(&ev);
+        // An lr line's values land straight in `self.lr`: no allocation per line.
+        match parse_into(seg, &mut self.lr) {
+            Some(LineEvent::Lr { .. }) | None => {}
+            Some(ev) => self.apply(&ev),
         }
     }
 
@@ -857,7 +913,8 @@ impl Progress {
             self.losses.pop();
         }
         let stride = self.loss_stride.max(1);
-        self.loss_tail = !self.loss_arrivals.is_multiple_of(stride);
+        // The stride is a power of two: a mask instead of a (slow) 64-bit division.
+        self.loss_tail = self.loss_arrivals & (stride - 1) != 0;
         self.loss_arrivals += 1;
         self.losses.push((step, loss));
         if self.losses.len() <= MAX_LOSS_POINTS {
@@ -1440,6 +1497,8 @@ mod tests {
             "host:123:456 [0] NCCL INFO NET/Socket : Using [0]eth0:10.0.0.2<0>",
             "RuntimeError: expected scalar type Float but found Half",
             "WARNING: out of memory soon? Address already in use?",
+            "RuntimeError: flash_attn only supports fp16 and bf16",
+            "RuntimeError: size mismatch loading /srv/dp/submodules/ComfyUI/x.safetensors",
         ] {
             assert_eq!(kind(line), None, "{line}");
         }
