@@ -157,6 +157,16 @@ enum Cmd {
     /// The detached job supervisor (started by launch).
     #[command(name = "__supervise", hide = true)]
     Supervise { job_dir: PathBuf },
+    /// Benchmarks: read a rank log's whole progress history, print it as JSON.
+    #[command(name = "__scan-history", hide = true)]
+    ScanHistory { file: PathBuf },
+    /// Benchmarks: follow a job dir's logs as the job view does, report line latency.
+    #[command(name = "__bench-tail", hide = true)]
+    BenchTail {
+        job_dir: PathBuf,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
 }
 
 fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
@@ -215,6 +225,23 @@ fn main() -> color_eyre::Result<()> {
     }
     let code = match cli.cmd {
         Some(Cmd::Supervise { .. }) => unreachable!("handled above"),
+        Some(Cmd::ScanHistory { file }) => {
+            let p = dpgui::trainer::progress::scan_history(&file)?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "step": p.step,
+                    "epoch": p.epoch,
+                    "loss": p.loss,
+                    "steps_per_epoch": p.steps_per_epoch,
+                    "loss_points": p.losses.len(),
+                })
+            );
+            0
+        }
+        Some(Cmd::BenchTail { job_dir, seconds }) => {
+            dpgui::tui::bench::tail_latency(&job_dir, std::time::Duration::from_secs_f64(seconds))?
+        }
         Some(Cmd::Launch {
             config,
             gpus,

@@ -431,6 +431,17 @@ pub fn update(s: &mut State, ev: Event) -> Vec<Command> {
             vec![]
         }
         Event::JobStopDone(r) => {
+            if let Ok(r) = &r
+                && r.kind == StopKind::SaveAndStop
+                && s.overlay == Overlay::None
+            {
+                // The save finished while the user did something else: say so, no popup.
+                s.status = Some((
+                    if r.clean() { Level::Info } else { Level::Error },
+                    r.headline(),
+                ));
+                return vec![Command::Refresh];
+            }
             match r {
                 Ok(r) => {
                     s.status = Some((

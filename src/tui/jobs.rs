@@ -686,6 +686,22 @@ fn launch_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
                 d.starting = true;
                 return vec![Command::Launch];
             }
+            KeyCode::Char('e') => {
+                let pgid = d
+                    .review
+                    .as_ref()
+                    .and_then(|r| r.findings.iter().find_map(|f| f.leftover_pgids.first()))
+                    .copied();
+                match pgid {
+                    Some(pgid) => return show_leftover(s, pgid),
+                    None => {
+                        s.status = Some((
+                            Level::Info,
+                            "no leftover process group holds the selected GPUs".into(),
+                        ))
+                    }
+                }
+            }
             KeyCode::Char('r') if !d.starting => {
                 if let Some(config) = d.config.clone() {
                     d.review = None;
@@ -705,10 +721,289 @@ fn launch_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
     vec![]
 }
 
+/// Shows a leftover group in the Environment tab, where `x` ends it with the guarded stop (the
+/// launch dialog stays open in the Jobs tab; re-check with `r` afterwards).
+fn show_leftover(s: &mut State, pgid: u32) -> Vec<Command> {
+    use super::app::{Panel, Tab};
+    let idx = s
+        .env
+        .inventory
+        .as_ref()
+        .and_then(|inv| inv.leftovers.iter().position(|g| g.pgid == pgid));
+    s.tab = Tab::Environment;
+    s.env.focus = Panel::Leftovers.index();
+    if let Some(i) = idx {
+        s.env.selected[Panel::Leftovers.index()] = i;
+    }
+    s.status = Some((
+        Level::Info,
+        format!("leftover group {pgid}: x ends it (confirmation first); 4 returns to the launch"),
+    ));
+    vec![]
+}
+
 /// Whether a job is in a state where its logs still grow.
 pub fn is_live(state: JobState) -> bool {
     matches!(
         state,
         JobState::Starting | JobState::Running | JobState::Stopping | JobState::Lost
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::journal;
+    use crate::tui::app::{AppInfo, Event, Tab, update};
+    use crossterm::event::{KeyEventKind, KeyEventState};
+
+    fn press(s: &mut State, code: KeyCode) -> Vec<Command> {
+        update(
+            s,
+            Event::Key(KeyEvent {
+                code,
+                modifiers: KeyModifiers::NONE,
+                kind: KeyEventKind::Press,
+                state: KeyEventState::NONE,
+            }),
+        )
+    }
+
+    fn view(id: &str, state: JobState, run_dir: bool) -> JobView {
+        let mut j = journal::sample(id);
+        j.state = state;
+        j.ended = state.ended();
+        j.run_dir = run_dir.then(|| PathBuf::from("/out/20260101_00-00-00"));
+        JobView {
+            journal: j,
+            dir: PathBuf::from("/state/jobs").join(id),
+            state,
+            lost: None,
+            processes: vec![],
+        }
+    }
+
+    fn jobs_state(list: Vec<JobView>) -> State {
+        let mut s = State::new(AppInfo::default());
+        s.tab = Tab::Jobs;
+        update(&mut s, Event::Jobs(list));
+        s
+    }
+
+    #[test]
+    fn the_list_opens_a_job_and_asks_before_stopping_it() {
+        let mut s = jobs_state(vec![
+            view("a", JobState::Running, true),
+            view("b", JobState::Succeeded, true),
+        ]);
+        assert_eq!(press(&mut s, KeyCode::Char('j')), vec![]);
+        assert_eq!(s.jobs.selected, 1);
+        // An ended job cannot be stopped: a message, no dialog.
+        press(&mut s, KeyCode::Char('x'));
+        assert_eq!(s.overlay, Overlay::None);
+        assert!(s.status.as_ref().unwrap().1.contains("already ended"));
+        press(&mut s, KeyCode::Char('k'));
+        assert_eq!(
+            press(&mut s, KeyCode::Enter),
+            vec![Command::OpenJob {
+                id: "a".into(),
+                dir: PathBuf::from("/state/jobs/a")
+            }]
+        );
+        for (key, kind) in [
+            ('x', StopKind::Stop),
+            ('K', StopKind::Kill),
+            ('s', StopKind::SaveAndStop),
+        ] {
+            assert_eq!(press(&mut s, KeyCode::Char(key)), vec![]);
+            assert!(
+                matches!(&s.overlay, Overlay::ConfirmJobStop { job, kind: k, .. } if job == "a" && *k == kind),
+                "{key}: {:?}",
+                s.overlay
+            );
+            assert_eq!(press(&mut s, KeyCode::Char('n')), vec![]);
+            assert_eq!(s.overlay, Overlay::None);
+        }
+        press(&mut s, KeyCode::Char('x'));
+        assert_eq!(
+            press(&mut s, KeyCode::Char('y')),
+            vec![Command::StopJob {
+                job: "a".into(),
+                kind: StopKind::Stop
+            }]
+        );
+        assert!(matches!(s.overlay, Overlay::JobStopping { .. }));
+        // Save-now needs no confirmation but a run dir.
+        s.overlay = Overlay::None;
+        assert_eq!(
+            press(&mut s, KeyCode::Char('c')),
+            vec![Command::StopJob {
+                job: "a".into(),
+                kind: StopKind::SaveNow
+            }]
+        );
+        let mut s = jobs_state(vec![view("c", JobState::Running, false)]);
+        assert_eq!(press(&mut s, KeyCode::Char('c')), vec![]);
+        assert!(s.status.as_ref().unwrap().1.contains("no run dir yet"));
+    }
+
+    #[test]
+    fn the_launch_dialog_walks_config_gpus_options_review() {
+        let mut s = jobs_state(vec![]);
+        assert_eq!(press(&mut s, KeyCode::Char('n')), vec![Command::NewLaunch]);
+        update(
+            &mut s,
+            Event::LaunchDialog(Box::new(LaunchDialog::new(
+                vec![PathBuf::from("/c/a.toml"), PathBuf::from("/c/b.toml")],
+                Some(4),
+            ))),
+        );
+        // Typing a path: q and digits are text, not quit / tab switch.
+        press(&mut s, KeyCode::Char('/'));
+        for c in "/q/1.toml".chars() {
+            assert_eq!(press(&mut s, KeyCode::Char(c)), vec![]);
+        }
+        assert!(!s.quit);
+        assert_eq!(s.tab, Tab::Jobs);
+        press(&mut s, KeyCode::Esc);
+        assert_eq!(s.jobs.launch.as_ref().unwrap().typing, None);
+        press(&mut s, KeyCode::Down);
+        press(&mut s, KeyCode::Enter);
+        let d = s.jobs.launch.as_ref().unwrap();
+        assert_eq!(d.step, LaunchStep::Gpus);
+        assert_eq!(d.config.as_deref(), Some(Path::new("/c/b.toml")));
+        // GPU 0 is ticked by default; untick it, tick 2 and 3.
+        press(&mut s, KeyCode::Char(' '));
+        press(&mut s, KeyCode::Enter);
+        assert!(
+            s.status
+                .as_ref()
+                .unwrap()
+                .1
+                .contains("tick at least one GPU")
+        );
+        for _ in 0..2 {
+            press(&mut s, KeyCode::Down);
+        }
+        press(&mut s, KeyCode::Char(' '));
+        press(&mut s, KeyCode::Down);
+        press(&mut s, KeyCode::Char(' '));
+        press(&mut s, KeyCode::Tab);
+        assert_eq!(s.jobs.launch.as_ref().unwrap().step, LaunchStep::Options);
+        press(&mut s, KeyCode::Char(' ')); // resume from the latest run
+        let cmds = press(&mut s, KeyCode::Enter);
+        assert_eq!(
+            cmds,
+            vec![Command::Preflight {
+                config: PathBuf::from("/c/b.toml"),
+                gpus: vec![2, 3],
+                options: JobOptions {
+                    resume: Resume::Latest,
+                    ..Default::default()
+                }
+            }]
+        );
+        // Nothing to confirm until the pre-flight answered, nor when it failed.
+        assert_eq!(press(&mut s, KeyCode::Enter), vec![]);
+        let review = |failed| Review {
+            findings: vec![],
+            failed,
+            command: Some("deepspeed ...".into()),
+            cwd: None,
+            env: vec![],
+            port: Some(29510),
+        };
+        update(&mut s, Event::Review(Box::new(review(true))));
+        assert_eq!(press(&mut s, KeyCode::Enter), vec![]);
+        update(&mut s, Event::Review(Box::new(review(false))));
+        assert_eq!(press(&mut s, KeyCode::Enter), vec![Command::Launch]);
+        assert!(s.jobs.launch.as_ref().unwrap().starting);
+        update(&mut s, Event::Launched(Ok("job-1".into())));
+        assert!(s.jobs.launch.is_none());
+        assert!(s.status.as_ref().unwrap().1.contains("job-1 started"));
+    }
+
+    #[test]
+    fn esc_in_the_review_releases_the_claimed_port() {
+        let mut s = jobs_state(vec![]);
+        let mut d = LaunchDialog::new(vec![], None);
+        d.step = LaunchStep::Review;
+        d.config = Some("/c.toml".into());
+        update(&mut s, Event::LaunchDialog(Box::new(d)));
+        assert_eq!(press(&mut s, KeyCode::Esc), vec![Command::CancelLaunch]);
+        assert_eq!(s.jobs.launch.as_ref().unwrap().step, LaunchStep::Options);
+        assert_eq!(press(&mut s, KeyCode::Esc), vec![Command::CancelLaunch]);
+        assert!(s.jobs.launch.is_none());
+    }
+
+    #[test]
+    fn the_job_view_cycles_panes_searches_and_goes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("ranks")).unwrap();
+        std::fs::write(dir.path().join("launcher.log"), "spawned\n").unwrap();
+        let lines: String = (0..50).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(dir.path().join("ranks/20260101000000_rank0.log"), &lines).unwrap();
+        std::fs::write(dir.path().join("ranks/20260101000000_rank1.log"), &lines).unwrap();
+        let mut s = jobs_state(vec![view("a", JobState::Running, true)]);
+        let logs = JobLogs::open("a", dir.path());
+        assert_eq!(
+            logs.panes.iter().map(|p| p.rank).collect::<Vec<_>>(),
+            vec![Some(0), Some(1), None]
+        );
+        assert!(
+            logs.history_request.is_some(),
+            "rank 0's history is asked for"
+        );
+        update(&mut s, Event::JobOpened(Shared::new(logs)));
+        // Tab moves between panes here instead of switching tabs.
+        press(&mut s, KeyCode::Tab);
+        assert_eq!((s.tab, s.jobs.focus), (Tab::Jobs, 1));
+        press(&mut s, KeyCode::BackTab);
+        assert_eq!(s.jobs.focus, 0);
+        press(&mut s, KeyCode::Char('/'));
+        for c in "line 1".chars() {
+            press(&mut s, KeyCode::Char(c));
+        }
+        press(&mut s, KeyCode::Enter);
+        {
+            let l = s.jobs.logs.as_ref().unwrap().lock();
+            let p = &l.panes[0];
+            let hit = p.hit.expect("found");
+            assert!(p.tailer.buffer().line(hit).unwrap().contains("line 1"));
+            assert!(!p.follow, "a hit stops following");
+        }
+        press(&mut s, KeyCode::Char('G'));
+        assert!(s.jobs.logs.as_ref().unwrap().lock().panes[0].follow);
+        press(&mut s, KeyCode::Char('z'));
+        assert!(s.jobs.zoom);
+        press(&mut s, KeyCode::Esc);
+        assert!(s.jobs.logs.is_none());
+        assert_eq!(s.tab, Tab::Jobs);
+    }
+
+    #[test]
+    fn history_and_live_lines_are_merged_without_double_counting() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("ranks")).unwrap();
+        let log = dir.path().join("ranks/20260101000000_rank0.log");
+        let step = |n: u64| format!("steps: {n} loss: 0.5 iter time (s): 1.0 samples/sec: 1.0\n");
+        std::fs::write(&log, step(1) + &step(2)).unwrap();
+        let mut l = JobLogs::open("a", dir.path());
+        // Lines appended before the history scan finished...
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        f.write_all((step(3) + &step(4)).as_bytes()).unwrap();
+        l.poll();
+        // ...and a history scan that already saw step 3.
+        let mut history = Progress::default();
+        for n in 1..=3 {
+            history.feed(step(n).trim_end());
+        }
+        l.set_history(history);
+        let steps: Vec<u64> = l.progress.losses.iter().map(|p| p.0).collect();
+        assert_eq!(steps, vec![1, 2, 3, 4]);
+        f.write_all(step(5).as_bytes()).unwrap();
+        l.poll();
+        assert_eq!(l.progress.step, Some(5));
+    }
 }

@@ -2,6 +2,7 @@
 //! `app::update`, runs the returned commands, and redraws only when something changed.
 
 pub mod app;
+pub mod bench;
 pub mod jobs;
 pub mod keys;
 pub mod theme;
@@ -171,6 +172,7 @@ async fn event_loop(
                     }
                     Command::StopJob { job, kind } => {
                         let (settings, tx) = (settings.clone(), tx.clone());
+                        let waits_for_save = kind == crate::jobs::journal::StopKind::SaveAndStop;
                         let task = tokio::spawn(async move {
                             let run = tokio::task::spawn_blocking(move || {
                                 stop_job(&settings, &job, kind)
@@ -181,7 +183,11 @@ async fn event_loop(
                             };
                             let _ = tx.send(msg).await;
                         });
-                        stop_task = Some(task);
+                        // A save can take minutes and needs no signal from us: quitting does
+                        // not wait for it (the supervisor records the end).
+                        if !waits_for_save {
+                            stop_task = Some(task);
+                        }
                     }
                     Command::OpenJob { id, dir } => {
                         let logs = jobs::JobLogs::open(&id, &dir);
@@ -385,7 +391,7 @@ fn review_of(p: &crate::jobs::launch::Preflight) -> jobs::Review {
     }
 }
 
-/// A stop from the TUI. Save-and-stop does not wait for the save: the list shows the end.
+/// A stop from the TUI (blocking; runs on a blocking thread).
 fn stop_job(
     settings: &Settings,
     job: &str,
@@ -396,7 +402,7 @@ fn stop_job(
     let opts = crate::jobs::stop::StopOptions {
         interrupt_grace: settings.job_interrupt_grace,
         terminate_grace: settings.job_terminate_grace,
-        save_timeout: Duration::ZERO,
+        ..Default::default()
     };
     crate::jobs::stop::stop(&view, kind, opts, &mut || Some(gpu::sample_once()))
 }
