@@ -17,7 +17,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_dpgui");
 const TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(50);
 const TAB_BAR: &str =
-    " dpgui   1 Environment   2 Datasets (coming)   3 Config (coming)   4 Jobs (coming)";
+    " dpgui   1 Environment   2 Datasets (coming)   3 Config (coming)   4 Jobs";
 
 fn tmux_available() -> bool {
     Command::new("tmux")
@@ -279,6 +279,13 @@ impl Tmux {
         })
     }
 
+    /// Waits for the Jobs tab (empty in a fresh sandbox).
+    fn wait_jobs(&self) -> String {
+        self.wait_for("the Jobs tab", TIMEOUT, |s| {
+            lines(s).first().is_some_and(|t| t.starts_with(TAB_BAR)) && s.contains("No jobs yet.")
+        })
+    }
+
     /// Waits for the placeholder tab whose panel title is `title`.
     fn wait_placeholder(&self, title: &str) -> String {
         self.wait_for(&format!("the {title:?} tab"), TIMEOUT, |s| {
@@ -489,7 +496,7 @@ fn number_keys_and_tab_backtab_switch_tabs() {
     t.send(&["3"]);
     t.wait_placeholder("Config editor: coming");
     t.send(&["4"]);
-    t.wait_placeholder("Jobs: coming");
+    t.wait_jobs();
 
     // Tab wraps from the last tab to the first, BackTab from the first to the last.
     t.send(&["Tab"]);
@@ -503,7 +510,7 @@ fn number_keys_and_tab_backtab_switch_tabs() {
     t.send(&["BTab"]);
     t.wait_environment();
     t.send(&["BTab"]);
-    t.wait_placeholder("Jobs: coming");
+    t.wait_jobs();
 
     t.send(&["1"]);
     t.wait_environment();
@@ -708,7 +715,7 @@ fn mouse_clicks_on_tab_titles_switch_tabs() {
     t.click(column_of("2 Datasets"), 0);
     t.wait_placeholder("Datasets: coming");
     t.click(column_of("4 Jobs"), 0);
-    t.wait_placeholder("Jobs: coming");
+    t.wait_jobs();
     t.click(column_of("1 Environment"), 0);
     t.wait_environment();
 }

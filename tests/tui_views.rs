@@ -1,5 +1,6 @@
 //! The dashboard without a terminal: snapshots of the Environment tab (80x24 and 160x48; 0, 1
-//! and 8 GPUs; no NVML), overlays, tiny terminals, and the keys the help promises.
+//! and 8 GPUs; no NVML), the Jobs tab (list, launch dialog, job view with real log files),
+//! overlays, tiny terminals, and the keys the help promises.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Terminal;
@@ -493,4 +494,561 @@ fn only_confirmed_local_gpu_processes_can_be_ended_from_the_gpu_panel() {
     s.env.selected[Panel::Gpus.index()] = row_of(20000);
     update(&mut s, key('x'));
     assert!(matches!(&s.overlay, Overlay::ConfirmStop { group, .. } if group.pgid == 19990));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Jobs tab
+
+use dpgui::jobs::journal::{JobState, Journal, ProgressSummary, RankRecord};
+use dpgui::jobs::launch::{Finding, Severity};
+use dpgui::jobs::store::JobView;
+use dpgui::trainer::launch::{JobOptions, LaunchPlan};
+use dpgui::trainer::progress::Progress;
+use dpgui::tui::jobs::{JobLogs, LaunchDialog, LaunchStep, Review, Shared};
+
+const NOW: u64 = 1_795_000_000;
+
+fn journal(id: &str, state: JobState, gpus: &[u32]) -> Journal {
+    Journal {
+        id: id.into(),
+        config: "/home/alice/loras/flux_portrait.toml".into(),
+        model_type: Some("flux".into()),
+        gpus: gpus.to_vec(),
+        port: 29517,
+        cpu_ranks: false,
+        options: JobOptions::default(),
+        plan: LaunchPlan {
+            program: "/home/alice/dp/venv/bin/deepspeed".into(),
+            args: format!(
+                "--include localhost:{} --master_port 29517 train.py --deepspeed --config /home/alice/loras/flux_portrait.toml --master_port 29517",
+                gpus.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+            )
+            .split(' ')
+            .map(str::to_owned)
+            .collect(),
+            cwd: "/home/alice/dp/diffusion-pipe".into(),
+            env: vec![],
+        },
+        output_dir: Some("/data/out/flux_portrait".into()),
+        epochs: Some(4),
+        max_steps: None,
+        created: NOW - 11_100,
+        boot_id: None,
+        state,
+        supervisor: None,
+        launcher: None,
+        pgid: Some(19990),
+        started: Some(NOW - 11_040),
+        ranks: gpus
+            .iter()
+            .enumerate()
+            .map(|(i, _)| RankRecord {
+                local_rank: Some(i as u32),
+                pid: 20000 + i as u32,
+                start_ticks: Some(123),
+                log: None,
+            })
+            .collect(),
+        run_dir: Some("/data/out/flux_portrait/20261129_09-12-44".into()),
+        progress: ProgressSummary {
+            epoch: Some(2),
+            step: Some(150),
+            total_steps: Some(400),
+            steps_per_epoch: Some(100),
+            loss: Some(0.0734),
+            iter_time: Some(1.0),
+            eta_secs: Some(250),
+            complete: false,
+            saved: vec!["epoch1".into()],
+            phase: None,
+        },
+        stop: None,
+        exit_code: None,
+        exit_signal: None,
+        ended: false,
+        ended_at: None,
+        reason: None,
+    }
+}
+
+fn job_list(gpus: &[u32]) -> Vec<JobView> {
+    let running = journal("20261129-091244-a3f", JobState::Running, gpus);
+    let mut failed = journal("20261128-201502-07c", JobState::Failed, &[0]);
+    failed.config = "/home/alice/loras/wan_video_very_long_config_name.toml".into();
+    failed.model_type = Some("wan".into());
+    failed.port = 29500;
+    failed.started = Some(NOW - 90_000);
+    failed.ended = true;
+    failed.ended_at = Some(NOW - 89_400);
+    failed.exit_code = Some(1);
+    failed.progress = ProgressSummary::default();
+    failed.run_dir = None;
+    failed.reason = Some("rank 0 could not listen on port 29500: address already in use".into());
+    let mut lost = journal("20261127-110000-f00", JobState::Running, &[2, 3]);
+    lost.model_type = Some("sdxl".into());
+    lost.progress.loss = Some(f64::NAN);
+    let dir =
+        |id: &str| std::path::PathBuf::from(format!("/home/alice/.local/state/dpgui/jobs/{id}"));
+    vec![
+        JobView {
+            dir: dir(&running.id),
+            journal: running,
+            state: JobState::Running,
+            lost: None,
+            processes: vec![],
+        },
+        JobView {
+            dir: dir(&failed.id),
+            journal: failed,
+            state: JobState::Failed,
+            lost: None,
+            processes: vec![],
+        },
+        JobView {
+            dir: dir(&lost.id),
+            journal: lost,
+            state: JobState::Lost,
+            lost: Some("supervisor lost, 2 processes of this job still running".into()),
+            processes: vec![],
+        },
+    ]
+}
+
+fn jobs_state(w: u16, h: u16) -> State {
+    let mut s = state(Some(8), w, h);
+    s.tab = Tab::Jobs;
+    s.jobs.loaded = true;
+    s.jobs.list = job_list(&[0, 1]);
+    s
+}
+
+#[test]
+fn job_list_snapshots() {
+    for (w, h) in [(80, 24), (160, 48)] {
+        let mut s = jobs_state(w, h);
+        s.jobs.selected = 1;
+        insta::assert_snapshot!(format!("jobs_list_{w}x{h}"), render(&s).backend());
+    }
+    let mut s = jobs_state(100, 20);
+    s.jobs.list.clear();
+    insta::assert_snapshot!("jobs_list_empty", render(&s).backend());
+    s.jobs.loaded = false;
+    assert!(screen(&render(&s)).contains("reading jobs…"));
+}
+
+#[test]
+fn job_list_says_what_matters() {
+    let mut s = jobs_state(160, 48);
+    let text = screen(&render(&s));
+    assert!(text.contains(" 4 Jobs "), "the tab is no longer `coming`");
+    assert!(!text.contains("Jobs (coming)"));
+    assert!(text.contains("20261129-091244-a3f"));
+    assert!(text.contains("150/400"));
+    assert!(text.contains("0.0734"));
+    assert!(
+        text.contains("3h04m"),
+        "elapsed from the frozen clock:\n{text}"
+    );
+    assert!(text.contains("4m"), "ETA while running");
+    s.jobs.selected = 2;
+    let text = screen(&render(&s));
+    assert!(text.contains("supervisor lost, 2 processes"), "{text}");
+}
+
+fn review() -> Review {
+    let finding = |severity, message: &str, fix: Option<&str>| Finding {
+        severity,
+        message: message.into(),
+        fix: fix.map(str::to_owned),
+        leftover_pgids: vec![],
+    };
+    Review {
+        findings: vec![
+            finding(Severity::Ok, "config /home/alice/loras/flux_portrait.toml parses (flux, 4 epochs)", None),
+            finding(
+                Severity::Warn,
+                "GPU 1 has 11.2 GiB in use by another process (pid 20001)",
+                Some("end it from the Environment tab, or pick another GPU"),
+            ),
+            finding(
+                Severity::Fail,
+                "diffusion-pipe checkout /home/alice/dp/diffusion-pipe lacks its submodules",
+                Some("git -C /home/alice/dp/diffusion-pipe submodule update --init --recursive"),
+            ),
+        ],
+        failed: true,
+        command: Some("/home/alice/dp/venv/bin/deepspeed --include localhost:0,1 --master_port 29517 train.py --deepspeed --config /home/alice/loras/flux_portrait.toml --master_port 29517".into()),
+        cwd: Some("/home/alice/dp/diffusion-pipe".into()),
+        env: vec![
+            ("NCCL_P2P_DISABLE".into(), "1".into()),
+            ("DPGUI_JOB".into(), "20261129-091244-a3f".into()),
+        ],
+        port: Some(29517),
+    }
+}
+
+fn dialog(step: LaunchStep) -> LaunchDialog {
+    let mut d = LaunchDialog::new(
+        vec![
+            "/home/alice/loras/flux_portrait.toml".into(),
+            "/home/alice/loras/wan_video.toml".into(),
+        ],
+        Some(8),
+    );
+    d.step = step;
+    d.config = Some("/home/alice/loras/flux_portrait.toml".into());
+    d.gpus[1].1 = true;
+    d.review = Some(review());
+    d
+}
+
+#[test]
+fn launch_dialog_snapshots() {
+    let mut s = jobs_state(100, 30);
+    s.jobs.launch = Some(dialog(LaunchStep::Review));
+    insta::assert_snapshot!("jobs_launch_review", render(&s).backend());
+    let text = screen(&render(&s));
+    assert!(text.contains("✗ diffusion-pipe checkout"), "{text}");
+    assert!(text.contains("fix the ✗ items"));
+    assert!(text.contains("NCCL_P2P_DISABLE=1"));
+    // Passed: Enter launches.
+    let d = s.jobs.launch.as_mut().unwrap();
+    d.review.as_mut().unwrap().failed = false;
+    d.review.as_mut().unwrap().findings.pop();
+    assert!(screen(&render(&s)).contains("Enter launch · r re-check · Esc back"));
+    s.jobs.launch.as_mut().unwrap().starting = true;
+    assert!(screen(&render(&s)).contains("starting…"));
+    s.jobs.launch.as_mut().unwrap().review = None;
+    s.jobs.launch.as_mut().unwrap().starting = false;
+    assert!(screen(&render(&s)).contains("checking…"));
+
+    s.jobs.launch = Some(dialog(LaunchStep::Gpus));
+    let text = screen(&render(&s));
+    assert!(text.contains("[x] GPU 0  H100 80GB HBM3"), "{text}");
+    assert!(text.contains("[x] GPU 1"));
+    assert!(text.contains("[ ] GPU 2"));
+    s.env.gpu = Some(feed(None));
+    assert!(screen(&render(&s)).contains("[x] rank 0 (CPU: no NVIDIA GPU)"));
+
+    s.jobs.launch = Some(dialog(LaunchStep::Options));
+    assert!(screen(&render(&s)).contains("[ ] cache only (--cache_only)"));
+    let mut d = dialog(LaunchStep::Config);
+    d.configs.clear();
+    s.jobs.launch = Some(d);
+    assert!(screen(&render(&s)).contains("no configs found"));
+    s.jobs.launch.as_mut().unwrap().typing = Some("runs/my.toml".into());
+    assert!(screen(&render(&s)).contains("path: runs/my.toml"));
+}
+
+fn step_line(step: u64) -> String {
+    let loss = 0.2 / (1.0 + step as f64 / 40.0) + 0.01 * ((step * 7919 % 13) as f64 / 13.0);
+    format!("steps: {step} loss: {loss:.4} iter time (s): 1.000 samples/sec: 4.000")
+}
+
+/// A job dir with a launcher log and `ranks` rank logs, opened and polled once.
+fn job_logs(dir: &std::path::Path, id: &str, ranks: u32, failure: Option<(u32, &str)>) -> JobLogs {
+    use std::io::Write;
+    std::fs::create_dir_all(dir.join("ranks")).unwrap();
+    let mut launcher = String::new();
+    for r in 0..ranks {
+        launcher.push_str(&format!(
+            "[2026-11-29 09:12:{:02},001] [INFO] [launch.py:256:main] process {} spawned with command: ['/home/alice/dp/venv/bin/python', '-u', 'train.py', '--local_rank={r}', '--deepspeed']\n",
+            10 + r,
+            20000 + r
+        ));
+    }
+    std::fs::write(dir.join("launcher.log"), launcher).unwrap();
+    for r in 0..ranks {
+        let mut text = String::new();
+        text.push_str(&format!("[rank{r}]: Global batch size = {}\n", 4 * ranks));
+        for step in 1..=40u64 {
+            if r == 0 {
+                text.push_str(&step_line(step));
+                text.push('\n');
+            } else {
+                text.push_str(&format!("[rank{r}] step {step} done\n"));
+            }
+        }
+        text.push_str("\tindented by a tab, then a bell\x07 and a NUL\0 shown escaped\n");
+        text.push_str(&format!(
+            "a very long line from rank {r}: {}\n",
+            "x".repeat(400)
+        ));
+        std::fs::write(dir.join(format!("ranks/20260101000000_rank{r}.log")), text).unwrap();
+    }
+    let mut logs = JobLogs::open(id, dir);
+    if let Some((rank, line)) = failure {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join(format!("ranks/20260101000000_rank{rank}.log")))
+            .unwrap();
+        writeln!(f, "{line}").unwrap();
+    }
+    logs.poll();
+    let mut p = Progress::default();
+    for step in 1..=100 {
+        p.feed(&step_line(step));
+    }
+    p.feed("Started new epoch: 2");
+    for step in 101..=150 {
+        p.feed(&step_line(step));
+    }
+    logs.set_history(p);
+    logs
+}
+
+fn view_state(
+    w: u16,
+    h: u16,
+    ranks: u32,
+    failure: Option<(u32, &str)>,
+) -> (State, tempfile::TempDir) {
+    let gpus: Vec<u32> = (0..ranks).collect();
+    let mut s = state(Some(8), w, h);
+    s.tab = Tab::Jobs;
+    s.jobs.loaded = true;
+    s.jobs.list = job_list(&gpus);
+    let dir = tempfile::tempdir().unwrap();
+    let logs = job_logs(dir.path(), "20261129-091244-a3f", ranks, failure);
+    s.jobs.logs = Some(Shared::new(logs));
+    (s, dir)
+}
+
+#[test]
+fn job_view_snapshots() {
+    let (s, _dir) = view_state(
+        120,
+        40,
+        2,
+        Some((
+            1,
+            "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB",
+        )),
+    );
+    let t = render(&s);
+    insta::assert_snapshot!("jobs_view_2_ranks_120x40", t.backend());
+    let text = screen(&t);
+    assert!(text.contains("rank 0 · GPU 0 · 10.7 GiB 63%"), "{text}");
+    assert!(text.contains("launcher"));
+    assert!(text.contains("The GPU ran out of memory"));
+    assert!(text.contains("epoch 2/4"));
+    assert!(text.contains("step 150/400"));
+    assert!(text.contains("\\x07"), "control characters are escaped");
+    assert!(!text.contains(std::env::temp_dir().to_str().unwrap()));
+
+    let (mut s, _dir) = view_state(
+        200,
+        60,
+        8,
+        Some((
+            0,
+            "torch.distributed.DistNetworkError: The server socket has failed to listen on any local network address. port: 29500, useIpv6: false, code: -98, name: EADDRINUSE, message: address already in use",
+        )),
+    );
+    s.jobs.focus = 3;
+    let t = render(&s);
+    insta::assert_snapshot!("jobs_view_8_ranks_200x60", t.backend());
+    let text = screen(&t);
+    assert!(text.contains("port 29500 now: pid 20000 (alice)"), "{text}");
+    assert!(text.contains("rank 7"));
+
+    // Zoom, scroll, search prompt, search hit.
+    s.jobs.zoom = true;
+    {
+        let logs = s.jobs.logs.as_ref().unwrap();
+        let mut l = logs.lock();
+        let pane = &mut l.panes[3];
+        pane.scroll_by(5);
+        pane.hit = Some(pane.tailer.buffer().len() - 8);
+    }
+    s.jobs.search = Some("step 3".into());
+    let text = screen(&render(&s));
+    assert!(!text.contains("rank 4"), "zoom shows only the focused pane");
+    assert!(text.contains("/step 3"), "{text}");
+    s.jobs.search = None;
+    let text = screen(&render(&s));
+    assert!(text.contains("↑ 5 lines up"), "{text}");
+}
+
+#[test]
+fn jobs_tab_survives_tiny_terminals() {
+    let (mut s, _dir) = view_state(
+        40,
+        12,
+        8,
+        Some((2, "torch.OutOfMemoryError: CUDA out of memory.")),
+    );
+    for (w, h) in [
+        (40, 12),
+        (20, 5),
+        (1, 1),
+        (0, 0),
+        (10, 3),
+        (200, 2),
+        (3, 40),
+    ] {
+        s.size = Rect::new(0, 0, w, h);
+        for zoom in [false, true] {
+            s.jobs.zoom = zoom;
+            render(&s);
+        }
+        let logs = s.jobs.logs.take();
+        render(&s);
+        s.jobs.list.clear();
+        render(&s);
+        s.jobs.list = job_list(&[0, 1]);
+        for step in [
+            LaunchStep::Config,
+            LaunchStep::Gpus,
+            LaunchStep::Options,
+            LaunchStep::Review,
+        ] {
+            s.jobs.launch = Some(dialog(step));
+            render(&s);
+        }
+        s.jobs.launch = None;
+        s.jobs.logs = logs;
+    }
+}
+
+#[test]
+fn jobs_keys_do_what_the_help_says() {
+    let (mut s, _dir) = view_state(120, 40, 2, None);
+    let logs = s.jobs.logs.take();
+    // List.
+    update(&mut s, key('j'));
+    update(&mut s, code(KeyCode::Down));
+    assert_eq!(s.jobs.selected, 2);
+    update(&mut s, key('k'));
+    assert_eq!(s.jobs.selected, 1);
+    update(&mut s, key('g'));
+    assert_eq!(s.jobs.selected, 0);
+    update(&mut s, key('G'));
+    assert_eq!(s.jobs.selected, 2);
+    update(&mut s, code(KeyCode::Home));
+    assert!(matches!(
+        &update(&mut s, key('l'))[..],
+        [Command::OpenJob { .. }]
+    ));
+    assert!(matches!(
+        &update(&mut s, code(KeyCode::Enter))[..],
+        [Command::OpenJob { .. }]
+    ));
+    assert_eq!(update(&mut s, key('n')), vec![Command::NewLaunch]);
+    update(&mut s, key('x'));
+    assert!(matches!(s.overlay, Overlay::ConfirmJobStop { .. }));
+    update(&mut s, code(KeyCode::Esc));
+    update(&mut s, key('K'));
+    assert!(matches!(s.overlay, Overlay::ConfirmJobStop { .. }));
+    update(&mut s, code(KeyCode::Esc));
+    update(&mut s, key('s'));
+    assert!(matches!(s.overlay, Overlay::ConfirmJobStop { .. }));
+    update(&mut s, code(KeyCode::Esc));
+    assert!(matches!(
+        &update(&mut s, key('c'))[..],
+        [Command::StopJob { .. }]
+    ));
+
+    // Job view.
+    s.jobs.logs = logs;
+    let n = s.jobs.logs.as_ref().unwrap().lock().panes.len();
+    update(&mut s, code(KeyCode::Tab));
+    assert_eq!(s.tab, Tab::Jobs, "Tab moves between panes here");
+    assert_eq!(s.jobs.focus, 1);
+    update(&mut s, code(KeyCode::Right));
+    assert_eq!(s.jobs.focus, 2);
+    update(&mut s, code(KeyCode::Left));
+    update(&mut s, code(KeyCode::BackTab));
+    assert_eq!(s.jobs.focus, 0);
+    update(&mut s, key('L'));
+    assert_eq!(s.jobs.focus, n - 1);
+    update(&mut s, key('z'));
+    assert!(s.jobs.zoom);
+    update(&mut s, code(KeyCode::Enter));
+    assert!(!s.jobs.zoom);
+    s.jobs.focus = 0;
+    let scroll = |s: &State| s.jobs.logs.as_ref().unwrap().lock().panes[0].scroll;
+    update(&mut s, key('k'));
+    update(&mut s, code(KeyCode::Up));
+    assert_eq!(scroll(&s), 2);
+    update(&mut s, key('j'));
+    assert_eq!(scroll(&s), 1);
+    update(&mut s, code(KeyCode::PageUp));
+    assert!(scroll(&s) > 1);
+    update(&mut s, code(KeyCode::PageDown));
+    assert_eq!(scroll(&s), 1);
+    update(&mut s, key('g'));
+    assert!(scroll(&s) > 10);
+    update(&mut s, key('G'));
+    assert_eq!(scroll(&s), 0);
+    update(&mut s, key('g'));
+    update(&mut s, key('f'));
+    assert_eq!(scroll(&s), 0);
+    update(&mut s, key('/'));
+    for c in "steps: 3".chars() {
+        update(&mut s, key(c));
+    }
+    assert!(screen(&render(&s)).contains("/steps: 3"));
+    update(&mut s, code(KeyCode::Enter));
+    let hit = s.jobs.logs.as_ref().unwrap().lock().panes[0].hit;
+    assert!(hit.is_some());
+    update(&mut s, key('n'));
+    let next = s.jobs.logs.as_ref().unwrap().lock().panes[0].hit;
+    assert_ne!(next, hit);
+    update(&mut s, key('N'));
+    assert_eq!(s.jobs.logs.as_ref().unwrap().lock().panes[0].hit, hit);
+    update(&mut s, code(KeyCode::Esc));
+    assert!(s.jobs.logs.is_none(), "Esc: back to the list");
+
+    // Launch dialog.
+    let mut d = dialog(LaunchStep::Config);
+    d.config = None;
+    d.gpus.iter_mut().for_each(|g| g.1 = false);
+    s.jobs.launch = Some(d);
+    update(&mut s, key('j'));
+    assert_eq!(s.jobs.launch.as_ref().unwrap().config_sel, 1);
+    update(&mut s, code(KeyCode::Up));
+    update(&mut s, key('/'));
+    assert!(s.jobs.launch.as_ref().unwrap().typing.is_some());
+    update(&mut s, code(KeyCode::Esc));
+    assert!(s.jobs.launch.is_some(), "Esc stops typing only");
+    update(&mut s, code(KeyCode::Tab));
+    assert_eq!(s.jobs.launch.as_ref().unwrap().step, LaunchStep::Gpus);
+    update(&mut s, key(' '));
+    assert_eq!(s.jobs.launch.as_ref().unwrap().ticked(), vec![0]);
+    update(&mut s, key('a'));
+    assert_eq!(s.jobs.launch.as_ref().unwrap().ticked().len(), 8);
+    update(&mut s, code(KeyCode::BackTab));
+    assert_eq!(s.jobs.launch.as_ref().unwrap().step, LaunchStep::Config);
+    update(&mut s, code(KeyCode::Enter));
+    update(&mut s, code(KeyCode::Enter));
+    assert_eq!(s.jobs.launch.as_ref().unwrap().step, LaunchStep::Options);
+    update(&mut s, key(' '));
+    assert!(s.jobs.launch.as_ref().unwrap().options.resume != Default::default());
+    let cmds = update(&mut s, code(KeyCode::Enter));
+    assert!(matches!(&cmds[..], [Command::Preflight { .. }]));
+    update(&mut s, Event::Review(Box::new(review())));
+    assert_eq!(
+        update(&mut s, code(KeyCode::Enter)),
+        vec![],
+        "a ✗ blocks the launch"
+    );
+    assert!(matches!(
+        &update(&mut s, key('r'))[..],
+        [Command::CancelLaunch, Command::Preflight { .. }]
+    ));
+    let mut ok = review();
+    ok.failed = false;
+    update(&mut s, Event::Review(Box::new(ok)));
+    assert_eq!(update(&mut s, key('y')), vec![Command::Launch]);
+    s.jobs.launch.as_mut().unwrap().starting = false;
+    update(&mut s, code(KeyCode::Esc));
+    assert_eq!(s.jobs.launch.as_ref().unwrap().step, LaunchStep::Options);
+    update(&mut s, code(KeyCode::Esc));
+    assert!(s.jobs.launch.is_none());
+
+    // The help lists the Jobs keys.
+    update(&mut s, key('?'));
+    let text = screen(&render(&s));
+    assert!(text.contains("── job view ──"), "{text}");
 }

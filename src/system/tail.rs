@@ -492,7 +492,14 @@ impl Tailer {
             readbuf: Vec::new(),
         };
         let _ = t.poll(&mut |_| {});
-        t.last_growth = None;
+        // The file's own modification time says when it last grew: a rank that hung before the
+        // view was opened must still show how long it has been silent.
+        t.last_growth = std::fs::metadata(&t.path)
+            .ok()
+            .filter(|m| m.len() > 0)
+            .and_then(|m| m.modified().ok())
+            .and_then(|m| m.elapsed().ok())
+            .and_then(|age| Instant::now().checked_sub(age));
         t
     }
 
@@ -876,6 +883,23 @@ mod tests {
         );
         append(&p, b"more\n");
         assert_eq!(collect(&mut t), ["more"]);
+    }
+
+    #[test]
+    fn an_existing_file_reports_its_age_as_the_last_growth() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("old.log");
+        std::fs::write(&p, b"x\n").unwrap();
+        let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(an_hour_ago)
+            .unwrap();
+        let t = Tailer::new(&p, opts(100));
+        let silent = t.last_growth().unwrap().elapsed().as_secs();
+        assert!((3599..3700).contains(&silent), "{silent}");
     }
 
     #[test]

@@ -509,12 +509,6 @@ fn view_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
         }
         KeyCode::Tab | KeyCode::Right => s.jobs.focus = (s.jobs.focus + 1) % panes,
         KeyCode::BackTab | KeyCode::Left => s.jobs.focus = (s.jobs.focus + panes - 1) % panes,
-        KeyCode::Char(c @ '0'..='8') => {
-            let r = c as u32 - '0' as u32;
-            if let Some(i) = l.panes.iter().position(|p| p.rank == Some(r)) {
-                s.jobs.focus = i;
-            }
-        }
         KeyCode::Char('L') => s.jobs.focus = panes - 1,
         KeyCode::Char('z') | KeyCode::Enter => s.jobs.zoom ^= true,
         KeyCode::Up | KeyCode::Char('k') => pane.scroll_by(1),

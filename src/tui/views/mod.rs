@@ -3,6 +3,7 @@
 
 pub mod dialogs;
 pub mod environment;
+pub mod jobs;
 pub mod placeholder;
 
 use ratatui::Frame;
@@ -43,7 +44,7 @@ const BRAND: &str = " dpgui ";
 
 fn tab_label(t: Tab) -> String {
     match t {
-        Tab::Environment => format!(" {} {} ", t.index() + 1, t.title()),
+        Tab::Environment | Tab::Jobs => format!(" {} {} ", t.index() + 1, t.title()),
         _ => format!(" {} {} (coming) ", t.index() + 1, t.title()),
     }
 }
@@ -73,6 +74,7 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme) {
     draw_tabs(f, s, theme, l.tabs);
     match s.tab {
         Tab::Environment => environment::draw(f, s, theme, l.body),
+        Tab::Jobs => jobs::draw(f, s, theme, l.body),
         t => placeholder::draw(f, t, theme, l.body),
     }
     draw_status(f, s, theme, l.status);
@@ -125,7 +127,7 @@ fn draw_status(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
         Some((Level::Error, m)) => (m.clone(), theme.error()),
         Some((Level::Warn, m)) => (m.clone(), theme.warn()),
         Some((Level::Info, m)) => (m.clone(), theme.info()),
-        None => (keys::hints(s.tab).to_string(), theme.muted()),
+        None => (keys::hints_for(s).to_string(), theme.muted()),
     };
     let width = area.width as usize;
     let right_w = right.chars().count();

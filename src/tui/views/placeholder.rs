@@ -30,17 +30,8 @@ fn text(tab: Tab) -> (&'static str, &'static [&'static str]) {
                 "vendor/diffusion-pipe/examples/.",
             ],
         ),
-        _ => (
-            "Jobs: coming",
-            &[
-                "Launch diffusion-pipe through the DeepSpeed launcher with a verified free port,",
-                "keep it alive through SSH disconnects, stop it without orphans, and tail every",
-                "rank's log.",
-                "",
-                "Today: if a crashed run left processes holding port 29500, end them from the",
-                "Environment tab (1), panel \"Leftover training processes\", key x.",
-            ],
-        ),
+        // Every other tab has its own view.
+        _ => ("", &[]),
     }
 }
 
