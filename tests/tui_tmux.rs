@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_dpgui");
 const TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(50);
-const TAB_BAR: &str =
-    " dpgui   1 Environment   2 Datasets (coming)   3 Config (coming)   4 Jobs";
+const TAB_BAR: &str = " dpgui   1 Environment   2 Datasets (coming)   3 Config (coming)   4 Jobs";
 
 fn tmux_available() -> bool {
     Command::new("tmux")
