@@ -83,17 +83,24 @@ impl Launch {
     fn start(venv: &Path, config: &Path, port: u16, env: &[(&str, &str)]) -> Launch {
         let port_arg = format!("--master_port={port}");
         let mut cmd = Command::new(venv.join("bin").join("deepspeed"));
-        cmd.args(["--include", "localhost:0,1", &port_arg, "train.py", "--deepspeed", "--config"])
-            .arg(config)
-            .arg(&port_arg)
-            .current_dir(checkout())
-            .envs(launcher_env(venv))
-            .env("LOCAL_SIZE", "2")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+        cmd.args([
+            "--include",
+            "localhost:0,1",
+            &port_arg,
+            "train.py",
+            "--deepspeed",
+            "--config",
+        ])
+        .arg(config)
+        .arg(&port_arg)
+        .current_dir(checkout())
+        .envs(launcher_env(venv))
+        .env("LOCAL_SIZE", "2")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
         let mut child = cmd.spawn().expect("spawn the deepspeed runner");
         let pgid = child.id() as i32;
         let (tx, lines) = mpsc::channel();
@@ -165,7 +172,10 @@ fn spawn_reader(pipe: impl Read + Send + 'static, tx: mpsc::Sender<String>) {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {
                     let line = String::from_utf8_lossy(&buf);
-                    if tx.send(line.trim_end_matches(['\n', '\r']).to_string()).is_err() {
+                    if tx
+                        .send(line.trim_end_matches(['\n', '\r']).to_string())
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -176,7 +186,11 @@ fn spawn_reader(pipe: impl Read + Send + 'static, tx: mpsc::Sender<String>) {
 
 /// `steps: N loss: ...` → N.
 fn step_of(line: &str) -> Option<u32> {
-    line.strip_prefix("steps: ")?.split_whitespace().next()?.parse().ok()
+    line.strip_prefix("steps: ")?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// launch.py's per-rank success line: `[...] [INFO] [launch.py:..:main] Process <PID> exits successfully.`
@@ -201,8 +215,18 @@ fn the_run_dir(out: &Path) -> PathBuf {
         .unwrap_or_else(|e| panic!("read {}: {e}", out.display()))
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(entries.len(), 1, "expected one run dir in {}: {entries:?}", out.display());
-    let name = entries[0].file_name().unwrap().to_str().unwrap().to_string();
+    assert_eq!(
+        entries.len(),
+        1,
+        "expected one run dir in {}: {entries:?}",
+        out.display()
+    );
+    let name = entries[0]
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     let shape: String = name
         .chars()
         .map(|c| if c.is_ascii_digit() { '9' } else { c })
@@ -225,7 +249,10 @@ fn two_ranks_train_to_completion() {
         &venv,
         &cfg,
         port,
-        &[("DP_TEST_STEPS_PER_EPOCH", "3"), ("DP_TEST_STEP_SECONDS", "0.05")],
+        &[
+            ("DP_TEST_STEPS_PER_EPOCH", "3"),
+            ("DP_TEST_STEP_SECONDS", "0.05"),
+        ],
     );
     let (status, log) = job.finish();
     eprintln!(
@@ -233,8 +260,15 @@ fn two_ranks_train_to_completion() {
         started.elapsed().as_secs_f64()
     );
 
-    assert!(status.success(), "runner exited with {status}. Output:\n{log}");
-    assert_eq!(successful_exits(&log), 2, "both ranks must exit successfully. Output:\n{log}");
+    assert!(
+        status.success(),
+        "runner exited with {status}. Output:\n{log}"
+    );
+    assert_eq!(
+        successful_exits(&log),
+        2,
+        "both ranks must exit successfully. Output:\n{log}"
+    );
     // train.py got the port after the script too (the only place diffusion-pipe reads it from).
     assert!(
         log.lines()
@@ -252,11 +286,20 @@ fn two_ranks_train_to_completion() {
     assert!(!log.contains("Traceback"), "{log}");
 
     let run = the_run_dir(&out);
-    assert!(run.join("lora.toml").is_file(), "config copied into the run dir");
+    assert!(
+        run.join("lora.toml").is_file(),
+        "config copied into the run dir"
+    );
     for e in ["epoch1", "epoch2"] {
-        assert!(run.join(e).join("adapter_model.safetensors").is_file(), "{e} saved");
+        assert!(
+            run.join(e).join("adapter_model.safetensors").is_file(),
+            "{e} saved"
+        );
     }
-    assert_eq!(std::fs::read_to_string(run.join("latest")).unwrap().trim(), "global_step6");
+    assert_eq!(
+        std::fs::read_to_string(run.join("latest")).unwrap().trim(),
+        "global_step6"
+    );
     assert!(run.join("global_step6").is_dir());
 }
 
@@ -274,7 +317,10 @@ fn save_quit_checkpoints_and_exits_zero() {
         &cfg,
         port,
         // Far more steps than it will run: only save_quit ends this job.
-        &[("DP_TEST_STEPS_PER_EPOCH", "1000"), ("DP_TEST_STEP_SECONDS", "0.05")],
+        &[
+            ("DP_TEST_STEPS_PER_EPOCH", "1000"),
+            ("DP_TEST_STEP_SECONDS", "0.05"),
+        ],
     );
     let mut requested_at = None;
     let mut last_step = 0;
@@ -295,8 +341,15 @@ fn save_quit_checkpoints_and_exits_zero() {
     );
 
     let requested_at = requested_at.unwrap_or_else(|| panic!("no `steps:` line. Output:\n{log}"));
-    assert!(status.success(), "runner exited with {status}. Output:\n{log}");
-    assert_eq!(successful_exits(&log), 2, "both ranks must exit 0. Output:\n{log}");
+    assert!(
+        status.success(),
+        "runner exited with {status}. Output:\n{log}"
+    );
+    assert_eq!(
+        successful_exits(&log),
+        2,
+        "both ranks must exit 0. Output:\n{log}"
+    );
     assert_eq!(count(&log, "Manually quitting"), 1, "{log}");
     assert_eq!(count(&log, "TRAINING COMPLETE!"), 0, "{log}");
     assert!(
@@ -306,8 +359,14 @@ fn save_quit_checkpoints_and_exits_zero() {
 
     let run = the_run_dir(&out);
     let tag = format!("global_step{last_step}");
-    assert_eq!(std::fs::read_to_string(run.join("latest")).unwrap().trim(), tag);
+    assert_eq!(
+        std::fs::read_to_string(run.join("latest")).unwrap().trim(),
+        tag
+    );
     assert!(run.join(&tag).is_dir(), "{tag} in {}", run.display());
     assert!(!run.join("save_quit").exists(), "save_quit is consumed");
-    assert!(!run.join("epoch1").exists(), "no model saved before the epoch ended");
+    assert!(
+        !run.join("epoch1").exists(),
+        "no model saved before the epoch ended"
+    );
 }

@@ -588,6 +588,21 @@ fn launch_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
             KeyCode::Backspace => {
                 t.pop();
             }
+            KeyCode::Enter if d.step == LaunchStep::Options => {
+                // Extra environment: KEY=VALUE pairs separated by spaces.
+                let text = d.typing.take().unwrap_or_default();
+                match text
+                    .split_whitespace()
+                    .map(crate::trainer::launch::parse_env)
+                    .collect::<Result<Vec<_>, _>>()
+                {
+                    Ok(env) => d.options.extra_env = env,
+                    Err(e) => {
+                        d.typing = Some(text);
+                        s.status = Some((Level::Warn, e));
+                    }
+                }
+            }
             KeyCode::Enter => {
                 let path = PathBuf::from(d.typing.take().unwrap_or_default().trim());
                 if !path.as_os_str().is_empty() {
@@ -657,6 +672,15 @@ fn launch_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
             }
             KeyCode::Up | KeyCode::Char('k') => d.option_sel = d.option_sel.saturating_sub(1),
             KeyCode::Char(' ') => toggle_option(&mut d.options, d.option_sel),
+            KeyCode::Char('v') => {
+                let current: Vec<String> = d
+                    .options
+                    .extra_env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                d.typing = Some(current.join(" "));
+            }
             KeyCode::BackTab => d.step = LaunchStep::Gpus,
             KeyCode::Enter | KeyCode::Tab => {
                 let Some(config) = d.config.clone() else {
@@ -885,6 +909,25 @@ mod tests {
         press(&mut s, KeyCode::Tab);
         assert_eq!(s.jobs.launch.as_ref().unwrap().step, LaunchStep::Options);
         press(&mut s, KeyCode::Char(' ')); // resume from the latest run
+        press(&mut s, KeyCode::Char('v'));
+        for c in "A=1 bad".chars() {
+            press(&mut s, KeyCode::Char(c));
+        }
+        press(&mut s, KeyCode::Enter);
+        assert!(
+            s.status
+                .as_ref()
+                .unwrap()
+                .1
+                .contains("`bad` is not KEY=VALUE")
+        );
+        for _ in 0..3 {
+            press(&mut s, KeyCode::Backspace);
+        }
+        for c in "B=x".chars() {
+            press(&mut s, KeyCode::Char(c));
+        }
+        press(&mut s, KeyCode::Enter);
         let cmds = press(&mut s, KeyCode::Enter);
         assert_eq!(
             cmds,
@@ -893,6 +936,7 @@ mod tests {
                 gpus: vec![2, 3],
                 options: JobOptions {
                     resume: Resume::Latest,
+                    extra_env: vec![("A".into(), "1".into()), ("B".into(), "x".into())],
                     ..Default::default()
                 }
             }]

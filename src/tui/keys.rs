@@ -63,6 +63,14 @@ pub const JOBS: &[(&str, &str)] = &[
     ("a", "tick all GPUs, or none"),
     ("/ or e", "type a config path"),
     (
+        "v",
+        "extra environment for the ranks: KEY=VALUE ... (options step)",
+    ),
+    (
+        "e",
+        "review step: show the leftover group holding a selected GPU in the Environment tab",
+    ),
+    (
         "Enter / Tab",
         "next step (from the options: run the pre-flight)",
     ),
@@ -108,7 +116,9 @@ pub fn hints_for(s: &State) -> &'static str {
         return match d.step {
             LaunchStep::Config => "↑↓ select  ⏎ next  / type a path  Esc close",
             LaunchStep::Gpus => "↑↓ move  space tick  a all  ⏎ next  ⇧Tab back  Esc close",
-            LaunchStep::Options => "↑↓ move  space toggle  ⏎ pre-flight  ⇧Tab back  Esc close",
+            LaunchStep::Options => {
+                "↑↓ move  space toggle  v extra env  ⏎ pre-flight  ⇧Tab back  Esc close"
+            }
             LaunchStep::Review if d.review.as_ref().is_some_and(|r| r.failed) => {
                 "fix the ✗ items  r re-check  Esc back"
             }

@@ -496,6 +496,10 @@ fn draw_launch(f: &mut Frame, s: &State, d: &LaunchDialog, theme: &Theme, area: 
     f.render_widget(Clear, r);
     let cur = step_index(d.step);
     let (footer, footer_style): (&str, Style) = match d.step {
+        LaunchStep::Options if d.typing.is_some() => (
+            "KEY=VALUE pairs separated by spaces · Enter set · Esc cancel",
+            theme.muted(),
+        ),
         _ if d.typing.is_some() => ("Enter use this path · Esc stop typing", theme.muted()),
         LaunchStep::Config => (
             "↑↓ select · Enter next · / type a path · Esc close",
@@ -506,7 +510,7 @@ fn draw_launch(f: &mut Frame, s: &State, d: &LaunchDialog, theme: &Theme, area: 
             theme.muted(),
         ),
         LaunchStep::Options => (
-            "↑↓ move · space toggle · Enter check · Shift-Tab back · Esc close",
+            "↑↓ move · space toggle · v extra env · Enter check · Shift-Tab back · Esc close",
             theme.muted(),
         ),
         LaunchStep::Review => match &d.review {
@@ -727,6 +731,26 @@ fn launch_options(f: &mut Frame, d: &LaunchDialog, theme: &Theme, area: Rect) {
         } else {
             Line::raw(text)
         });
+    }
+    lines.push(Line::raw(""));
+    match &d.typing {
+        Some(t) => lines.push(Line::from(vec![
+            Span::styled("extra env: ", theme.title()),
+            Span::raw(esc(t).into_owned()),
+            cursor(theme),
+        ])),
+        None => {
+            let env: Vec<String> = d
+                .options
+                .extra_env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            lines.push(Line::from(vec![
+                Span::styled("extra env (v to edit): ", theme.muted()),
+                Span::raw(ellipsize(&esc(&env.join(" ")), w.saturating_sub(24))),
+            ]));
+        }
     }
     f.render_widget(Paragraph::new(lines), area);
 }
