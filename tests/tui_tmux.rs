@@ -8,6 +8,8 @@
 //!
 //! Skipped (with a note on stderr) when `tmux` is not installed; CI installs it.
 
+mod common;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -775,4 +777,124 @@ fn is_environment_warned(screen: &str, warning: &str) -> bool {
 fn file_name_tail(file: &Path) -> &str {
     let s = file.to_str().unwrap();
     &s[s.len() - "dpgui/config.toml".len()..]
+}
+
+/// The whole Jobs path through the terminal with the real DeepSpeed launcher: launch from the
+/// dialog, `kill -9` the dashboard while the job runs, the job finishes anyway (its supervisor
+/// records the exit and `TRAINING COMPLETE!`), and a new dashboard shows it: `dpgui attach`.
+#[test]
+fn a_job_launched_from_the_dashboard_survives_kill_9_of_it() {
+    let Some(mut t) = sandbox("launch") else {
+        return;
+    };
+    let Some(venv) = common::venv::deepspeed_venv() else {
+        return;
+    };
+    let root = t.path("");
+    std::fs::write(root.join("dataset.toml"), "resolutions = [512]\n").unwrap();
+    // In dpgui's config dir, so the dialog offers it.
+    let cfg = t.dpgui_config_dir().join("train.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "output_dir = '{}'\ndataset = '{}'\nepochs = 2\nsave_every_n_epochs = 1\n\
+             micro_batch_size_per_gpu = 1\n\n[model]\ntype = 'sdxl'\ndtype = 'bfloat16'\n",
+            root.join("out").display(),
+            root.join("dataset.toml").display()
+        ),
+    )
+    .unwrap();
+    let env = common::venv::launcher_env(&venv);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let checkout = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dp_checkout");
+    let env_argv = t.env_argv(&env);
+    let base = |extra: &[&str]| {
+        let mut argv = env_argv.clone();
+        argv.extend(
+            [
+                BIN,
+                "--diffusion-pipe",
+                checkout.to_str().unwrap(),
+                "--python",
+                venv.to_str().unwrap(),
+            ]
+            .iter()
+            .chain(extra)
+            .map(|a| a.to_string()),
+        );
+        argv
+    };
+    t.start_argv(160, 48, &base(&[]));
+    t.wait_environment();
+    t.send(&["4"]);
+    t.wait_jobs();
+    t.send(&["n"]);
+    t.wait_all(&["Launch a job", "train.toml"]);
+    t.send(&["Enter"]);
+    t.wait_all(&["rank 0 (CPU", "rank 1 (CPU"]);
+    t.send(&["Down", "Space", "Enter"]);
+    t.wait_all(&["Options:"]);
+    t.send(&["v"]);
+    t.send(&["-l", "DP_TEST_STEPS_PER_EPOCH=6"]);
+    t.send(&["Enter"]);
+    t.wait_all(&["DP_TEST_STEPS_PER_EPOCH=6"]);
+    t.send(&["Enter"]);
+    let review = t.wait_all(&["Enter launch", "--include localhost:0,1"]);
+    assert!(review.contains("--master_port="), "{review}");
+    t.send(&["Enter"]);
+    t.wait_for("the job started", Duration::from_secs(60), |s| {
+        s.contains(" started")
+    });
+    let jobs = t.path("state/dpgui/jobs");
+    let id = std::fs::read_dir(&jobs)
+        .unwrap()
+        .next()
+        .expect("a job dir")
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap();
+    let journal = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(jobs.join(&id).join("journal.json")).unwrap())
+            .unwrap()
+    };
+    let sup = dpgui::system::procs::ProcId {
+        pid: journal()["supervisor"]["pid"].as_u64().unwrap() as u32,
+        start_ticks: journal()["supervisor"]["start_ticks"].as_u64().unwrap(),
+    };
+
+    // kill -9 of the dashboard while the job runs.
+    let pid = t.pane_pid.expect("pane pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    t.wait_for_format("#{pane_dead}", "1");
+    assert!(
+        dpgui::system::procs::is_alive(sup),
+        "the supervisor must outlive the dashboard"
+    );
+    let left = dpgui::system::signals::wait_for_exit(&[sup], Duration::from_secs(300));
+    assert!(left.is_empty(), "the job did not finish");
+    let j = journal();
+    assert_eq!(j["state"], "succeeded", "{j:#}");
+    assert_eq!(j["exit_code"], 0);
+    assert_eq!(j["progress"]["complete"], true);
+
+    // A new dashboard shows it: `dpgui attach` opens its view, Esc shows the list.
+    let argv = base(&["attach", &id]);
+    let mut args = vec!["respawn-pane", "-k", "-t", "main", "--"];
+    args.extend(argv.iter().map(String::as_str));
+    t.tmux_ok(&args);
+    t.wait_all(&[
+        &format!("job {id}"),
+        "TRAINING COMPLETE",
+        "rank 0",
+        "rank 1",
+        "launcher",
+    ]);
+    t.send(&["Escape"]);
+    let list = t.wait_all(&[id.as_str(), "succeeded", "train.toml"]);
+    assert!(list.contains("12/12"), "{list}");
 }
