@@ -202,7 +202,9 @@ fn main() -> color_eyre::Result<()> {
     for p in &settings.problems {
         tracing::warn!(line = p.line, "{}", p.message);
     }
-    if cli.cmd.is_some() {
+    // The supervisor keeps Rust's SIGPIPE=ignore: its one handshake line may go to a launcher
+    // that is already gone, and that must not kill the job's supervisor.
+    if cli.cmd.is_some() && !matches!(cli.cmd, Some(Cmd::Supervise { .. })) {
         // Headless output piped into `head` and the like: end quietly like other CLI tools
         // instead of reporting a broken pipe (Rust ignores SIGPIPE by default).
         // SAFETY: SIG_DFL installs no handler, so no code of ours runs in signal context.

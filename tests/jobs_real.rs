@@ -33,6 +33,32 @@ struct World {
     extra_env: Vec<(String, String)>,
 }
 
+/// A failed assertion must not leave a long job running: it would hold CPU and ports and slow
+/// the other tests into timeouts. Whatever carries one of this world's job tags is killed.
+impl Drop for World {
+    fn drop(&mut self) {
+        let Ok(rd) = std::fs::read_dir(self.state_dir().join("jobs")) else {
+            return;
+        };
+        let ids: Vec<String> = rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        let table = ProcessScanner::new().scan();
+        let targets: Vec<dpgui::system::signals::Target> = table
+            .iter()
+            .filter(|p| p.job_tag.as_ref().is_some_and(|t| ids.contains(t)))
+            .map(|p| dpgui::system::signals::Target {
+                id: p.id,
+                uid: p.uid,
+            })
+            .collect();
+        if !targets.is_empty() {
+            dpgui::system::signals::ladder(&targets, &[], Default::default());
+        }
+    }
+}
+
 impl World {
     fn new(settings: &str) -> Option<World> {
         let venv = deepspeed_venv()?;
@@ -213,6 +239,24 @@ fn reran_in_netns(test: &str) -> bool {
     if std::env::var_os("DPGUI_TEST_IN_NETNS").is_some() {
         return false;
     }
+    // Can a namespace be made here at all? (Asked separately, so that a failure of the test
+    // inside one is never mistaken for "no namespace" and re-run on the host.)
+    let can = Command::new("unshare")
+        .args(["--net", "--", "sh", "-c", "ip link set lo up"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !can {
+        eprintln!(
+            "no private network namespace here (needs root, unshare and ip); using the host's"
+        );
+        if !dpgui::system::ports::port_is_free(29500) {
+            eprintln!("skipping: port 29500 is busy here and no namespace can be made");
+            return true;
+        }
+        return false;
+    }
     let exe = std::env::current_exe().unwrap();
     let status = Command::new("unshare")
         .args([
@@ -228,21 +272,18 @@ fn reran_in_netns(test: &str) -> bool {
         .status();
     match status {
         Ok(s) if s.success() => true,
-        Ok(s) if s.code() == Some(101) => panic!("{test} failed inside the network namespace"),
-        other => {
-            eprintln!("no private network namespace ({other:?}); running in the host's");
-            if !dpgui::system::ports::port_is_free(29500) {
-                eprintln!("skipping: port 29500 is busy here and no namespace can be made");
-                return true;
-            }
-            false
-        }
+        other => panic!("{test} failed inside the network namespace: {other:?}"),
     }
 }
 
+/// On the host (no namespace), the tests that hold 29500 take turns.
+static PORT_29500: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Holds 0.0.0.0:29500 like an orphaned rank 0 would.
-fn squat_29500() -> std::net::TcpListener {
-    std::net::TcpListener::bind("0.0.0.0:29500").expect("29500 must be free in the namespace")
+fn squat_29500() -> (std::sync::MutexGuard<'static, ()>, std::net::TcpListener) {
+    let turn = PORT_29500.lock().unwrap_or_else(|e| e.into_inner());
+    let l = std::net::TcpListener::bind("0.0.0.0:29500").expect("29500 must be free");
+    (turn, l)
 }
 
 #[test]

@@ -329,6 +329,32 @@ pub fn preflight(
         }
     }
 
+    // Other jobs that have not ended: their output_dir and their port are taken.
+    let active: Vec<super::store::JobView> = super::store::list(state_dir, None)
+        .into_iter()
+        .filter(|v| !v.journal.ended)
+        .collect();
+    if let Some(out) = &output_dir
+        && let Some(other) = active
+            .iter()
+            .find(|v| v.journal.output_dir.as_ref() == Some(out))
+    {
+        let msg = format!(
+            "job {} ({}) already writes into output_dir {}: two runs in one output_dir cannot be \
+             told apart, and --resume picks the latest",
+            other.id(),
+            other.state.label(),
+            out.display()
+        );
+        let fix = "wait for it or stop it, or give this config another output_dir";
+        f.push(if other.supervised() {
+            fail(msg, fix)
+        } else {
+            warn(msg, Some(fix.into()))
+        });
+    }
+    let avoid: Vec<u16> = active.iter().map(|v| v.journal.port).collect();
+
     // The port, last: only claimed when everything else passed.
     let mut lock = None;
     if !f.iter().any(|x| x.severity == Severity::Fail) {
@@ -354,7 +380,7 @@ pub fn preflight(
                     ));
                 }
             },
-            None => match port::choose(settings.port_range) {
+            None => match port::choose(settings.port_range, &avoid) {
                 Ok(l) => {
                     f.push(ok(format!(
                         "port {} chosen (free on IPv4 and IPv6, range {}-{})",
@@ -405,22 +431,16 @@ pub struct Started {
     pub plan: LaunchPlan,
 }
 
-/// A new job id: UTC time plus a few random bits, unique among the job dirs (created here).
+/// A new job id: UTC time plus 32 random bits (ids are matched in process environments, so
+/// they must not repeat across users or state dirs), created exclusively as a directory.
 fn new_job_dir(jobs: &Path) -> std::io::Result<(String, PathBuf)> {
     std::fs::create_dir_all(jobs)?;
-    let now = std::time::SystemTime::now();
-    let stamp = humantime::format_rfc3339_seconds(now).to_string();
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     // 2026-11-29T18:55:01Z -> 20261129-185501
     let digits: String = stamp.chars().filter(|c| c.is_ascii_digit()).collect();
     let base = format!("{}-{}", &digits[..8], &digits[8..14]);
-    let nanos = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    for attempt in 0..64u32 {
-        let salt =
-            (nanos ^ std::process::id().rotate_left(7) ^ attempt.wrapping_mul(2654435761)) & 0xfff;
-        let id = format!("{base}-{salt:03x}");
+    for _ in 0..16 {
+        let id = format!("{base}-{:08x}", random_u32()?);
         let dir = jobs.join(&id);
         match std::fs::create_dir(&dir) {
             Ok(()) => return Ok((id, dir)),
@@ -429,6 +449,13 @@ fn new_job_dir(jobs: &Path) -> std::io::Result<(String, PathBuf)> {
         }
     }
     Err(std::io::Error::other("could not find a free job id"))
+}
+
+fn random_u32() -> std::io::Result<u32> {
+    use std::io::Read;
+    let mut b = [0u8; 4];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    Ok(u32::from_le_bytes(b))
 }
 
 /// Starts the job: job dir, journal, detached supervisor (which takes over the port lock).
@@ -492,17 +519,61 @@ pub fn start(
     };
     j.write(&job_dir)
         .map_err(|e| format!("cannot write the journal in {}: {e}", job_dir.display()))?;
+    let result = spawn_supervisor(&job_dir, lock, supervisor_exe);
+    match result {
+        Ok(launcher_pid) => Ok(Started {
+            supervisor_pid: Journal::read(&job_dir)
+                .ok()
+                .and_then(|j| j.supervisor)
+                .map(|s| s.pid)
+                .unwrap_or(0),
+            id,
+            job_dir,
+            port: plan_port(&plan),
+            launcher_pid,
+            plan,
+        }),
+        Err(e) => {
+            // Unless the supervisor recorded itself (then it owns the journal), the job never
+            // started: say so in the journal instead of leaving it "starting" for ever.
+            if let Ok(mut cur) = Journal::read(&job_dir)
+                && cur.supervisor.is_none()
+                && !cur.ended
+            {
+                cur.finish(JobState::Failed, Some(format!("did not start: {e}")));
+                let _ = cur.write(&job_dir);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// How long the launching side waits for the supervisor to say it started the launcher.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Starts the supervisor detached and waits for its handshake line; returns the launcher pid.
+fn spawn_supervisor(job_dir: &Path, lock: PortLock, supervisor_exe: &Path) -> Result<u32, String> {
+    // Claimed long ago in a dialog? Still free now, with the claim still held?
+    if !crate::system::ports::port_is_free(lock.port) {
+        return Err(format!(
+            "port {} was taken since the pre-flight; check again (r)",
+            lock.port
+        ));
+    }
     let sup_log = std::fs::File::create(job_dir.join(SUPERVISOR_LOG))
         .map_err(|e| format!("cannot create the supervisor log: {e}"))?;
 
     let lock_raw = lock.file.as_raw_fd();
     let mut cmd = Command::new(supervisor_exe);
     cmd.arg("__supervise")
-        .arg(&job_dir)
+        .arg(job_dir)
+        // Not the user's working directory: the job must not keep a mount busy.
+        .current_dir(job_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(sup_log);
-    // SAFETY: only async-signal-safe calls (setsid, dup2, fcntl) between fork and exec.
+    // SAFETY: only async-signal-safe calls (setsid, dup2, fcntl, close_range, sigaction)
+    // between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
             // Its own session: no controlling terminal, so a closed SSH session (SIGHUP) or the
@@ -516,6 +587,10 @@ pub fn start(
                 let new = nix::unistd::dup2_raw(src, PORT_LOCK_FD).map_err(std::io::Error::from)?;
                 std::mem::forget(new);
             }
+            // Any other inherited fd (a terminal the user's shell left open, a driver handle)
+            // would stay open for the job's whole life: none passes exec but the lock.
+            close_from(PORT_LOCK_FD + 1);
+            super::supervisor::reset_signal_dispositions();
             Ok(())
         });
     }
@@ -527,30 +602,24 @@ pub fn start(
     })?;
     // The supervisor holds the lock now.
     drop(lock);
-    let mut line = String::new();
-    let read = child
-        .stdout
-        .take()
-        .map(|out| std::io::BufReader::new(out).read_line(&mut line));
-    // Reap it whenever it ends, so a long-lived TUI does not collect zombies.
+    let out = child.stdout.take();
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = out.map(|o| std::io::BufReader::new(o).read_line(&mut line));
+        let _ = tx.send((read.is_some_and(|r| r.is_ok()), line));
+        // Reap it whenever it ends, so a long-lived TUI does not collect zombies.
         let _ = child.wait();
     });
-    let line = line.trim();
-    let supervisor_pid = Journal::read(&job_dir)
-        .ok()
-        .and_then(|j| j.supervisor)
-        .map(|s| s.pid)
-        .unwrap_or(0);
-    match (read, line.split_once(' ')) {
-        (Some(Ok(_)), Some(("ok", pid))) => Ok(Started {
-            id,
-            job_dir,
-            port: plan_port(&plan),
-            supervisor_pid,
-            launcher_pid: pid.parse().unwrap_or(0),
-            plan,
-        }),
+    let (ok, line) = rx.recv_timeout(HANDSHAKE_TIMEOUT).map_err(|_| {
+        format!(
+            "the supervisor did not answer within {}s (see {})",
+            HANDSHAKE_TIMEOUT.as_secs(),
+            job_dir.join(SUPERVISOR_LOG).display()
+        )
+    })?;
+    match (ok, line.trim().split_once(' ')) {
+        (true, Some(("ok", pid))) => Ok(pid.parse().unwrap_or(0)),
         (_, Some(("error", msg))) => Err(msg.to_string()),
         _ => {
             let log = std::fs::read_to_string(job_dir.join(SUPERVISOR_LOG)).unwrap_or_default();
@@ -562,6 +631,28 @@ pub fn start(
                     format!(": {}", log.trim())
                 }
             ))
+        }
+    }
+}
+
+/// Marks every fd from `first` up close-on-exec, so none survives into the supervisor (between
+/// fork and exec: async-signal-safe syscalls only). Marking instead of closing keeps the
+/// standard library's own exec-error pipe working.
+fn close_from(first: i32) {
+    const CLOSE_RANGE_CLOEXEC: nix::libc::c_uint = 1 << 2;
+    // SAFETY: close_range and fcntl only change descriptor flags of this (forked) process.
+    unsafe {
+        if nix::libc::syscall(
+            nix::libc::SYS_close_range,
+            first as nix::libc::c_uint,
+            nix::libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        ) != 0
+        {
+            // Before Linux 5.11: one by one, up to a sane limit.
+            for fd in first..4096 {
+                nix::libc::fcntl(fd, nix::libc::F_SETFD, nix::libc::FD_CLOEXEC);
+            }
         }
     }
 }

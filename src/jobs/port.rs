@@ -53,10 +53,11 @@ pub fn claim(port: u16) -> Result<PortLock, PortRefusal> {
     }
 }
 
-/// The first port of `range` that is unlocked and free.
-pub fn choose(range: (u16, u16)) -> Result<PortLock, String> {
+/// The first port of `range` that is unlocked, free, and not in `avoid` (ports of jobs that
+/// have not ended: a job whose supervisor died no longer holds its claim).
+pub fn choose(range: (u16, u16), avoid: &[u16]) -> Result<PortLock, String> {
     let mut busy = 0;
-    for port in range.0..=range.1 {
+    for port in (range.0..=range.1).filter(|p| !avoid.contains(p)) {
         match claim(port) {
             Ok(l) => return Ok(l),
             Err(_) => busy += 1,
@@ -79,8 +80,9 @@ mod tests {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = probe.local_addr().unwrap().port();
         drop(probe);
-        let first = choose((base, base.saturating_add(50))).unwrap();
-        let second = choose((base, base.saturating_add(50))).unwrap();
+        let first = choose((base, base.saturating_add(50)), &[]).unwrap();
+        let second = choose((base, base.saturating_add(50)), &[first.port + 1]).unwrap();
+        assert_ne!(second.port, first.port + 1, "avoided");
         assert_ne!(first.port, second.port);
         assert_eq!(claim(first.port).unwrap_err(), PortRefusal::Locked);
         let p = first.port;
@@ -93,7 +95,7 @@ mod tests {
         let l = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
         let port = l.local_addr().unwrap().port();
         assert_eq!(claim(port).unwrap_err(), PortRefusal::InUse);
-        let chosen = choose((port, port.saturating_add(20))).unwrap();
+        let chosen = choose((port, port.saturating_add(20)), &[]).unwrap();
         assert_ne!(chosen.port, port);
     }
 }

@@ -151,7 +151,8 @@ pub fn stop(
     resample_gpu: &mut dyn FnMut() -> Option<GpuSnapshot>,
 ) -> Result<StopReport, String> {
     let j = &job.journal;
-    if job.state.ended() {
+    // An ended job with processes still carrying its tag can be stopped (they are its own).
+    if job.state.ended() && job.processes.is_empty() {
         return Err(format!(
             "job {} has already ended ({})",
             j.id,
@@ -220,8 +221,11 @@ pub fn stop(
             }
         }
         StopKind::Stop | StopKind::Kill => {
-            journal::write_stop_request(&job.dir, kind)
-                .map_err(|e| format!("cannot record the stop in {}: {e}", job.dir.display()))?;
+            // Best effort: a full disk must not prevent a stop (the supervisor then reports
+            // the end as a failure instead of a requested stop).
+            if let Err(e) = journal::write_stop_request(&job.dir, kind) {
+                tracing::warn!("cannot record the stop in {}: {e}", job.dir.display());
+            }
             let steps: &[(Signal, Duration)] = if kind == StopKind::Kill {
                 &[]
             } else {
@@ -260,18 +264,28 @@ pub fn stop(
             .map(|l| l.is_empty())
             .unwrap_or(true);
     let pids: Vec<u32> = procs.iter().map(|p| p.pid).collect();
-    let (gpu_memory_after, gpu_note) = match resample_gpu() {
-        Some(s) if s.driver_version.is_some() => (
-            Some(
-                s.gpus
-                    .iter()
-                    .flat_map(|g| &g.processes)
-                    .filter(|p| pids.contains(&p.pid))
-                    .map(|p| p.used_memory_bytes.unwrap_or(0))
-                    .sum(),
-            ),
-            None,
-        ),
+    let held = |s: &GpuSnapshot| -> u64 {
+        s.gpus
+            .iter()
+            .flat_map(|g| &g.processes)
+            .filter(|p| pids.contains(&p.pid))
+            .map(|p| p.used_memory_bytes.unwrap_or(0))
+            .sum()
+    };
+    let mut sample = resample_gpu();
+    // The driver frees a killed process's memory asynchronously: give it a few seconds before
+    // calling the memory held (no event exists for this; NVML is sampled).
+    for _ in 0..10 {
+        match &sample {
+            Some(s) if s.driver_version.is_some() && held(s) > 0 && remaining.is_empty() => {
+                std::thread::sleep(Duration::from_millis(500));
+                sample = resample_gpu();
+            }
+            _ => break,
+        }
+    }
+    let (gpu_memory_after, gpu_note) = match sample {
+        Some(s) if s.driver_version.is_some() => (Some(held(&s)), None),
         Some(s) => (
             None,
             Some(format!(
@@ -305,9 +319,13 @@ pub fn stop(
                 kind.label()
             )),
         );
-        fin.write(&job.dir)
-            .map_err(|e| format!("cannot write the journal: {e}"))?;
-        Some(JobState::Stopped)
+        match fin.write(&job.dir) {
+            Ok(()) => Some(JobState::Stopped),
+            Err(e) => {
+                tracing::warn!("cannot write the journal of {}: {e}", j.id);
+                None
+            }
+        }
     } else {
         None
     };

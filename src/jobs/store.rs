@@ -79,9 +79,14 @@ pub fn job_processes(table: &ProcessTable, j: &Journal) -> Vec<JobProcess> {
             });
         }
     };
+    // Recorded identities only count in the job's own session (the supervisor's setsid) and
+    // boot: a pid read from log text must not name an unrelated process.
+    let same_boot = j.boot_id.is_none() || j.boot_id == super::journal::boot_id();
+    let session = j.supervisor.map(|s| s.pid);
     for p in table.iter() {
         let tagged = p.job_tag.as_deref() == Some(j.id.as_str());
-        let known = recorded.contains(&(p.pid(), p.id.start_ticks));
+        let known =
+            same_boot && session == Some(p.sid) && recorded.contains(&(p.pid(), p.id.start_ticks));
         // Never the supervisor itself: it is not part of what a stop ends.
         let is_supervisor = j.supervisor == Some(p.id);
         if (tagged || known) && !is_supervisor && !p.kernel_thread && !p.zombie {

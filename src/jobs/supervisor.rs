@@ -10,14 +10,12 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-use nix::sys::wait::{WaitStatus, waitpid};
 
 use super::journal::{
     self, JobState, Journal, LAUNCHER_LOG, ProgressSummary, RANKS_DIR, RankRecord, StopKind,
@@ -105,6 +103,15 @@ fn start(job_dir: &Path, j: &mut Journal) -> Result<u32, String> {
         .open(&log_path)
         .map_err(|e| format!("{}: {e}", log_path.display()))?;
     let log2 = log.try_clone().map_err(|e| e.to_string())?;
+    // Stopped before it started (a stop while the job was still starting).
+    if let Some(req) = journal::read_stop_request(job_dir)
+        && req.kind != StopKind::SaveNow
+    {
+        return Err(format!(
+            "stopped by request ({}) before it started",
+            req.kind.label()
+        ));
+    }
     let plan = &j.plan;
     let mut cmd = Command::new(&plan.program);
     cmd.args(&plan.args)
@@ -114,45 +121,71 @@ fn start(job_dir: &Path, j: &mut Journal) -> Result<u32, String> {
         .stdout(log)
         .stderr(log2)
         .process_group(0);
+    // SAFETY: sigaction is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            reset_signal_dispositions();
+            Ok(())
+        });
+    }
     let child = cmd
         .spawn()
         .map_err(|e| format!("could not start {}: {e}", plan.program.display()))?;
     let pid = child.id();
-    // Reaped by the waitpid loop below, not through the handle.
+    // Reaped by the wait loop below, not through the handle.
     std::mem::forget(child);
     j.launcher = read_identity(pid);
     j.pgid = Some(pid);
     j.started = Some(journal::now_unix());
     j.state = JobState::Running;
-    j.write(job_dir)
-        .map_err(|e| format!("cannot write the journal: {e}"))?;
+    // The job runs now: whatever happens to the journal, it stays supervised (the next write
+    // is tried at every tick).
+    if let Err(e) = j.write(job_dir) {
+        eprintln!("dpgui supervisor: cannot write the journal: {e}");
+    }
     Ok(pid)
 }
 
+/// Ignored signals survive exec: a launch from `nohup` or a script with `&` would leave SIGINT
+/// ignored in every rank and waste the first step of a stop. Back to the defaults. Called
+/// between fork and exec: async-signal-safe calls only.
+pub fn reset_signal_dispositions() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGHUP,
+        Signal::SIGTERM,
+        Signal::SIGCHLD,
+        Signal::SIGPIPE,
+    ] {
+        // SAFETY: SIG_DFL installs no handler.
+        let _ = unsafe { signal(sig, SigHandler::SigDfl) };
+    }
+}
+
 fn spawn_reaper() -> mpsc::Receiver<Reaped> {
+    use rustix::process::{WaitOptions, wait};
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         loop {
-            match waitpid(None, None) {
-                Ok(WaitStatus::Exited(pid, code)) => {
+            match wait(WaitOptions::empty()) {
+                Ok(Some((pid, status))) => {
                     let _ = tx.send(Reaped::Child {
-                        pid: pid.as_raw(),
-                        code: Some(code),
-                        signal: None,
+                        pid: pid.as_raw_nonzero().get(),
+                        code: status.exit_status(),
+                        signal: status.terminating_signal(),
                     });
                 }
-                Ok(WaitStatus::Signaled(pid, sig, _)) => {
-                    let _ = tx.send(Reaped::Child {
-                        pid: pid.as_raw(),
-                        code: None,
-                        signal: Some(sig as i32),
-                    });
-                }
-                Ok(_) => {}
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(_) => {
+                Ok(None) | Err(rustix::io::Errno::INTR) => {}
+                // Only "no children" means the job's tree is gone.
+                Err(rustix::io::Errno::CHILD) => {
                     let _ = tx.send(Reaped::NoChildrenLeft);
                     return;
+                }
+                Err(e) => {
+                    eprintln!("dpgui supervisor: wait failed: {e}");
+                    std::thread::sleep(TICK);
                 }
             }
         }
@@ -176,6 +209,15 @@ fn small_tail() -> TailOptions {
         max_lines: 16,
         ..TailOptions::default()
     }
+}
+
+/// Whether `pid`'s environment carries this job's tag.
+fn has_tag(pid: u32, id: &str) -> bool {
+    let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let want = format!("{}={id}", super::JOB_TAG_VAR);
+    env.split(|b| *b == 0).any(|kv| kv == want.as_bytes())
 }
 
 /// `20261129153501_rank3.log` → 3.
@@ -224,10 +266,15 @@ impl Watch {
             }
         });
         for (pid, local_rank) in spawned {
+            // The pid comes from log text: trust it only if that process carries our tag
+            // (a rank that already exited, or a pid reused since, is recorded without identity).
+            let start_ticks = read_identity(pid)
+                .filter(|_| has_tag(pid, &j.id))
+                .map(|i| i.start_ticks);
             j.ranks.push(RankRecord {
                 local_rank,
                 pid,
-                start_ticks: read_identity(pid).map(|i| i.start_ticks),
+                start_ticks,
                 log: None,
             });
             changed = true;
@@ -315,24 +362,37 @@ fn supervise(job_dir: &Path, mut j: Journal, runner_pid: u32) -> i32 {
     };
     let mut last_write = Instant::now();
     let mut dirty = false;
+    // Set once the reaper has no child left (or died): from then on the job's end is the
+    // moment no process carrying its tag is left (some may live outside our tree).
+    let mut children_gone = false;
     loop {
-        let mut all_gone = false;
-        match reaped.recv_timeout(TICK) {
-            Ok(Reaped::Child { pid, code, signal }) => {
-                if pid as u32 == runner_pid {
-                    j.exit_code = code;
-                    j.exit_signal = signal;
-                    dirty = true;
+        if children_gone {
+            std::thread::sleep(TICK);
+        } else {
+            match reaped.recv_timeout(TICK) {
+                Ok(Reaped::Child { pid, code, signal }) => {
+                    if pid as u32 == runner_pid {
+                        j.exit_code = code;
+                        j.exit_signal = signal;
+                        dirty = true;
+                    }
                 }
+                Ok(Reaped::NoChildrenLeft) => children_gone = true,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    eprintln!(
+                        "dpgui supervisor: the reaper thread ended; watching by process scan"
+                    );
+                    children_gone = true;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
-            Ok(Reaped::NoChildrenLeft) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                all_gone = true
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
-        if j.stop.is_none()
-            && let Some(req) = journal::read_stop_request(job_dir)
+        // A later, harsher request (save-and-stop, then stop) replaces the earlier one.
+        if let Some(req) = journal::read_stop_request(job_dir)
             && req.kind != StopKind::SaveNow
+            && j.stop
+                .as_ref()
+                .is_none_or(|cur| harsher(req.kind, cur.kind))
         {
             j.stop = Some(req);
             j.state = JobState::Stopping;
@@ -342,6 +402,10 @@ fn supervise(job_dir: &Path, mut j: Journal, runner_pid: u32) -> i32 {
         if w.poll(&mut j) {
             dirty = true;
         }
+        let all_gone = children_gone && {
+            let table = crate::system::procs::ProcessScanner::new().scan();
+            super::store::job_processes(&table, &j).is_empty()
+        };
         if all_gone {
             // One last read: the final lines were written before the processes exited.
             w.poll(&mut j);
@@ -364,43 +428,55 @@ fn supervise(job_dir: &Path, mut j: Journal, runner_pid: u32) -> i32 {
     }
 }
 
+/// Whether stop request `a` goes further than `b`.
+fn harsher(a: StopKind, b: StopKind) -> bool {
+    let rank = |k| match k {
+        StopKind::SaveNow => 0,
+        StopKind::SaveAndStop => 1,
+        StopKind::Stop => 2,
+        StopKind::Kill => 3,
+    };
+    rank(a) > rank(b)
+}
+
 /// The final state, judged from what the ranks printed (the runner's exit code alone proves
 /// nothing: it returns 0 when launch.py is killed) and from what a stop asked for.
 pub fn judge_end(judge: &RunJudge, progress: &Progress, j: &Journal) -> (JobState, String) {
     let code = j.exit_code;
-    match judge.outcome(code) {
-        Outcome::Succeeded if progress.manual_quit => (
+    let outcome = judge.outcome(code);
+    let failure = |outcome: Outcome| match outcome {
+        Outcome::Failed { reason } => reason,
+        _ => match (code, j.exit_signal) {
+            (_, Some(sig)) => {
+                format!("the launcher was ended by signal {sig} and no rank reported success")
+            }
+            (Some(c), _) => {
+                format!("the launcher exited with code {c} and no rank reported success")
+            }
+            _ => "the job's processes ended without reporting success".into(),
+        },
+    };
+    match (outcome, j.stop.as_ref().map(|s| s.kind)) {
+        (Outcome::Succeeded, _) if progress.manual_quit => (
             JobState::Stopped,
             "saved a checkpoint and stopped (save_quit)".into(),
         ),
-        Outcome::Succeeded => (JobState::Succeeded, "training complete".into()),
-        outcome => match j.stop.as_ref().map(|s| s.kind) {
-            Some(kind) => (
-                JobState::Stopped,
-                format!("stopped by request ({})", kind.label()),
+        (Outcome::Succeeded, _) => (JobState::Succeeded, "training complete".into()),
+        // Asked to save and stop, but it ended without `Manually quitting`: no checkpoint
+        // can be assumed.
+        (o, Some(StopKind::SaveAndStop)) => (
+            JobState::Failed,
+            format!(
+                "asked to save and stop, but it ended without saving: {}",
+                failure(o)
             ),
-            None => match outcome {
-                Outcome::Failed { reason } => (JobState::Failed, reason),
-                _ => (
-                    JobState::Failed,
-                    match (code, j.exit_signal) {
-                        (_, Some(sig)) => format!(
-                            "the launcher was ended by signal {sig} and no rank reported success"
-                        ),
-                        (Some(c), _) => format!(
-                            "the launcher exited with code {c} and no rank reported success"
-                        ),
-                        _ => "the job's processes ended without reporting success".into(),
-                    },
-                ),
-            },
-        },
+        ),
+        (_, Some(kind)) => (
+            JobState::Stopped,
+            format!("stopped by request ({})", kind.label()),
+        ),
+        (o, None) => (JobState::Failed, failure(o)),
     }
-}
-
-/// The raw fd number the launcher passes the lock on (for the spawn side).
-pub fn lock_fd_of(file: &std::fs::File) -> i32 {
-    file.as_raw_fd()
 }
 
 #[cfg(test)]
@@ -415,5 +491,68 @@ mod tests {
         assert!(is_run_dir_name("20261129_15-35-01"));
         assert!(!is_run_dir_name("20261129_15-35-0x"));
         assert!(!is_run_dir_name("epoch1"));
+    }
+
+    fn judged(
+        launcher: &[&str],
+        rank0: &[&str],
+        stop: Option<StopKind>,
+        exit: i32,
+    ) -> (JobState, String) {
+        let mut judge = RunJudge::default();
+        let mut progress = Progress::default();
+        for l in launcher {
+            judge.feed_launcher(l);
+        }
+        for l in rank0 {
+            judge.feed_rank(0, l);
+            progress.feed(l);
+        }
+        let mut j = journal::sample("t");
+        j.exit_code = Some(exit);
+        j.stop = stop.map(|kind| journal::StopRequest { kind, at: 0 });
+        judge_end(&judge, &progress, &j)
+    }
+
+    #[test]
+    fn the_end_is_judged_by_the_ranks_and_by_what_was_asked() {
+        let spawned = "[2026-11-29 15:55:47,363] [INFO] [launch.py:272:main] process 11 spawned with command: ['python', '-u', 'train.py', '--local_rank=0']";
+        let ok =
+            "[2026-11-29 15:55:54,372] [INFO] [launch.py:367:main] Process 11 exits successfully.";
+        assert_eq!(
+            judged(&[spawned, ok], &["TRAINING COMPLETE!"], None, 0).0,
+            JobState::Succeeded
+        );
+        // Save and stop that did save.
+        let (state, why) = judged(
+            &[spawned, ok],
+            &["Manually quitting"],
+            Some(StopKind::SaveAndStop),
+            0,
+        );
+        assert_eq!(state, JobState::Stopped);
+        assert!(why.contains("saved a checkpoint"), "{why}");
+        // Save and stop that ended without saving is a failure: no checkpoint to resume from.
+        let (state, why) = judged(&[spawned], &[], Some(StopKind::SaveAndStop), 0);
+        assert_eq!(state, JobState::Failed);
+        assert!(
+            why.starts_with("asked to save and stop, but it ended without saving"),
+            "{why}"
+        );
+        // A stop is a stop, whatever the exit code.
+        assert_eq!(
+            judged(&[spawned], &[], Some(StopKind::Stop), 0).0,
+            JobState::Stopped
+        );
+        // The runner exiting 0 with no rank success (launch.py killed) is not success.
+        let (state, why) = judged(&[spawned], &[], None, 0);
+        assert_eq!(state, JobState::Failed, "{why}");
+    }
+
+    #[test]
+    fn a_harsher_stop_request_replaces_a_gentler_one() {
+        assert!(harsher(StopKind::Stop, StopKind::SaveAndStop));
+        assert!(harsher(StopKind::Kill, StopKind::Stop));
+        assert!(!harsher(StopKind::SaveAndStop, StopKind::Kill));
     }
 }

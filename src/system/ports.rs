@@ -627,13 +627,14 @@ pub fn port_is_free(port: u16) -> bool {
 }
 
 fn probe_bind(ipv6: bool, port: u16) -> io::Result<()> {
-    use rustix::net::{AddressFamily, SocketType, bind, socket, sockopt};
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, bind, socket_with, sockopt};
     let family = if ipv6 {
         AddressFamily::INET6
     } else {
         AddressFamily::INET
     };
-    let fd = socket(family, SocketType::STREAM, None)?;
+    // Close-on-exec: a probe open while another thread spawns a job must not leak into it.
+    let fd = socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
     sockopt::set_socket_reuseaddr(&fd, true)?;
     let addr: SocketAddr = if ipv6 {
         (Ipv6Addr::UNSPECIFIED, port).into()

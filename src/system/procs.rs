@@ -147,8 +147,10 @@ struct Cached {
 /// reparented: that is how orphans appear). New pids are always read. A pid reused between two
 /// scans would show stale facts until the next full scan; nothing is ever signalled on them,
 /// since the stop ladder re-checks each identity through a pidfd.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ProcessScanner {
+    /// Our uid: only our own processes' environments are readable (all of them as root).
+    me: u32,
     cmdlines: HashMap<ProcId, Cached>,
     users: HashMap<u32, Arc<str>>,
     clock: Option<Clock>,
@@ -161,6 +163,20 @@ pub struct ProcessScanner {
 
 /// How many incremental scans run between two full ones (5 s at the default refresh).
 pub const FULL_SCAN_EVERY: u32 = 5;
+
+impl Default for ProcessScanner {
+    fn default() -> Self {
+        ProcessScanner {
+            me: current_uid(),
+            cmdlines: HashMap::new(),
+            users: HashMap::new(),
+            clock: None,
+            last: HashMap::new(),
+            since_full: 0,
+            devices: Default::default(),
+        }
+    }
+}
 
 impl ProcessScanner {
     pub fn new() -> Self {
@@ -300,9 +316,13 @@ impl ProcessScanner {
                     _ => Arc::from(Vec::new()),
                 };
                 let training = classify(&cmdline).map(Arc::new);
-                // Only training processes get their environment read (the expensive part).
+                // Every process whose environment we may read: a job's compiler, data loader
+                // workers or wandb are part of it too, whatever their command line. Once per
+                // process image (cached), so a refresh reads only new processes.
                 let job_tag = match &proc {
-                    Some(p) if training.is_some() => read_job_tag(p),
+                    Some(p) if !kernel_thread && (uid == self.me || self.me == 0) => {
+                        read_job_tag(p)
+                    }
                     _ => None,
                 };
                 let c = Cached {

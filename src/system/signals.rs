@@ -297,23 +297,38 @@ pub fn ladder(
 /// Waits until each of `ids` has exited (pidfd poll, no signal sent) or `timeout` passes;
 /// returns those still alive. A pid that cannot be pinned or was reused counts as exited.
 pub fn wait_for_exit(ids: &[ProcId], timeout: Duration) -> Vec<ProcId> {
-    let mut pinned: Vec<Pinned> = ids
-        .iter()
-        .filter_map(|&id| {
-            let pid = Pid::from_raw(id.pid as i32)?;
-            let fd = rustix::process::pidfd_open(pid, PidfdFlags::empty()).ok()?;
-            (read_identity(id.pid) == Some(id)).then_some(Pinned {
+    let deadline = Instant::now() + timeout;
+    let mut pinned = Vec::new();
+    // Processes that exist but cannot be pinned (no pidfd support, a seccomp filter, out of
+    // fds): watched by polling /proc instead, never assumed gone.
+    let mut polled = Vec::new();
+    for &id in ids {
+        let Some(pid) = Pid::from_raw(id.pid as i32) else {
+            continue;
+        };
+        match rustix::process::pidfd_open(pid, PidfdFlags::empty()) {
+            Ok(fd) if read_identity(id.pid) == Some(id) => pinned.push(Pinned {
                 id,
                 fd,
                 exited: false,
-            })
-        })
-        .collect();
-    wait_exits(&mut pinned, Instant::now() + timeout);
+            }),
+            Ok(_) | Err(rustix::io::Errno::SRCH) => {}
+            Err(_) if super::procs::is_alive(id) => polled.push(id),
+            Err(_) => {}
+        }
+    }
+    wait_exits(&mut pinned, deadline);
+    while !polled.is_empty() && Instant::now() < deadline {
+        polled.retain(|&id| super::procs::is_alive(id));
+        if !polled.is_empty() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
     pinned
         .into_iter()
         .filter(|p| !p.exited && super::procs::is_alive(p.id))
         .map(|p| p.id)
+        .chain(polled.into_iter().filter(|&id| super::procs::is_alive(id)))
         .collect()
 }
 

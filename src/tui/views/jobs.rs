@@ -1322,8 +1322,12 @@ fn pane_title<'a>(
             && j.supervised()
         {
             let secs = now.saturating_duration_since(t).as_secs();
+            let limit = silence_limit(l.progress.iter_time);
+            // Only rank 0 prints per step; the others are quiet while all is well. A quiet
+            // rank is flagged when rank 0 is silent too: the job as a whole has stalled.
+            let rank0_silent = rank == 0 || l.silence(0, now).is_none_or(|s0| s0 >= limit);
             spans.push(sep());
-            if secs >= silence_limit(l.progress.iter_time) {
+            if secs >= limit && rank0_silent {
                 spans.push(Span::styled(
                     format!("SILENT {}", format_age(Duration::from_secs(secs))),
                     theme.error(),
