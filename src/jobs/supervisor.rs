@@ -374,6 +374,16 @@ fn supervise(job_dir: &Path, mut j: Journal, runner_pid: u32) -> i32 {
                     if pid as u32 == runner_pid {
                         j.exit_code = code;
                         j.exit_signal = signal;
+                        // Shown while the rest of the job lingers (ranks stuck in a collective);
+                        // replaced by the verdict at the end.
+                        j.reason = Some(format!(
+                            "the launcher exited ({}); waiting for the job's other processes",
+                            match (code, signal) {
+                                (_, Some(sig)) => format!("signal {sig}"),
+                                (Some(c), _) => format!("code {c}"),
+                                _ => "?".into(),
+                            }
+                        ));
                         dirty = true;
                     }
                 }
