@@ -164,7 +164,13 @@ pub fn stop(
     let mut ladder = None;
     match kind {
         StopKind::SaveNow | StopKind::SaveAndStop => {
-            let run_dir = j.run_dir.clone().ok_or_else(|| {
+            // The supervisor records the run dir at its next tick; do not wait for it.
+            let found = match (&j.run_dir, &j.output_dir, j.started) {
+                (Some(d), _, _) => Some(d.clone()),
+                (None, Some(out), Some(t)) => super::supervisor::run_dir_since(out, t),
+                _ => None,
+            };
+            let run_dir = found.ok_or_else(|| {
                 format!(
                     "job {} has no run dir yet (still starting or caching): nothing to save; use stop",
                     j.id

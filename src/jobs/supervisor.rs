@@ -240,6 +240,28 @@ pub fn is_run_dir_name(name: &str) -> bool {
         })
 }
 
+/// diffusion-pipe's run dir name for a UTC time: `%Y%m%d_%H-%M-%S`.
+pub fn run_dir_name_at(unix: u64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(unix);
+    let d: String = humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .collect();
+    format!("{}_{}-{}-{}", &d[..8], &d[8..10], &d[10..12], &d[12..14])
+}
+
+/// The run dir a job started at `started` created: the newest whose name (its creation time)
+/// is not older than the job. For readers that cannot wait for the supervisor's next write.
+pub fn run_dir_since(output_dir: &Path, started: u64) -> Option<PathBuf> {
+    let floor = run_dir_name_at(started.saturating_sub(2));
+    list_run_dirs(output_dir)
+        .into_iter()
+        .rev()
+        .find(|n| *n >= floor)
+        .map(|n| output_dir.join(n))
+}
+
 pub fn list_run_dirs(output_dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(output_dir)
         .map(|rd| {
@@ -492,6 +514,20 @@ pub fn judge_end(judge: &RunJudge, progress: &Progress, j: &Journal) -> (JobStat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_dirs_are_found_by_their_creation_time() {
+        assert_eq!(run_dir_name_at(1_764_443_190), "20251129_19-06-30");
+        let out = tempfile::tempdir().unwrap();
+        for n in ["20251129_19-00-00", "20251129_19-06-31", "notes"] {
+            std::fs::create_dir(out.path().join(n)).unwrap();
+        }
+        assert_eq!(
+            run_dir_since(out.path(), 1_764_443_190),
+            Some(out.path().join("20251129_19-06-31"))
+        );
+        assert_eq!(run_dir_since(out.path(), 1_764_443_300), None);
+    }
 
     #[test]
     fn rank_log_names_and_run_dir_names() {

@@ -415,7 +415,12 @@ fn ask_stop(s: &mut State, kind: StopKind) -> Vec<Command> {
         ));
         return vec![];
     }
-    if matches!(kind, StopKind::SaveAndStop | StopKind::SaveNow) && job.journal.run_dir.is_none() {
+    // Without a recorded run dir the stop looks for it in output_dir (the supervisor records
+    // it at its next tick); only a job without output_dir has nowhere to save.
+    if matches!(kind, StopKind::SaveAndStop | StopKind::SaveNow)
+        && job.journal.run_dir.is_none()
+        && job.journal.output_dir.is_none()
+    {
         s.status = Some((
             Level::Warn,
             format!(
@@ -860,7 +865,9 @@ mod tests {
                 kind: StopKind::SaveNow
             }]
         );
-        let mut s = jobs_state(vec![view("c", JobState::Running, false)]);
+        let mut no_out = view("c", JobState::Running, false);
+        no_out.journal.output_dir = None;
+        let mut s = jobs_state(vec![no_out]);
         assert_eq!(press(&mut s, KeyCode::Char('c')), vec![]);
         assert!(s.status.as_ref().unwrap().1.contains("no run dir yet"));
     }
