@@ -116,6 +116,15 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Check a main or dataset config (and the dataset configs it references); exit 1 on error.
+    Lint {
+        /// The config file (TOML).
+        #[arg(id = "lint_config", value_name = "CONFIG")]
+        config: PathBuf,
+        /// One JSON object per finding: file, line, column, severity, code, message, fix.
+        #[arg(long)]
+        json: bool,
+    },
     /// dpgui's jobs, running and ended, with progress.
     Jobs {
         #[arg(long)]
@@ -302,6 +311,7 @@ fn main() -> color_eyre::Result<()> {
             };
             dpgui::cli::jobs::launch(&settings, req, dry_run, json)?
         }
+        Some(Cmd::Lint { config, json }) => dpgui::cli::lint::lint(&settings, &config, json)?,
         Some(Cmd::Jobs { json }) => dpgui::cli::jobs::jobs(json)?,
         Some(Cmd::Stop {
             job,

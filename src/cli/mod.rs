@@ -1,6 +1,7 @@
 //! Headless subcommands. Each renders the same `system` results the Environment tab shows.
 
 pub mod jobs;
+pub mod lint;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;

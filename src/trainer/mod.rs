@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod launch;
+pub mod lint;
 pub mod pin;
 pub mod procs;
 pub mod progress;
