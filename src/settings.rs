@@ -39,6 +39,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "job_terminate_grace_secs",
         "seconds a stopped job gets after SIGTERM before SIGKILL",
     ),
+    (
+        "config_dirs",
+        "directories the Config tab lists training configs from, e.g. [\"~/train\"] (default: the current directory and dpgui's config dir)",
+    ),
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -53,6 +57,7 @@ struct FileConfig {
     port_range: Option<[u16; 2]>,
     job_interrupt_grace_secs: Option<f64>,
     job_terminate_grace_secs: Option<f64>,
+    config_dirs: Option<Vec<PathBuf>>,
 }
 
 /// Values given on the command line (None = not given).
@@ -102,6 +107,8 @@ pub struct Settings {
     pub port_range: (u16, u16),
     pub job_interrupt_grace: Duration,
     pub job_terminate_grace: Duration,
+    /// Where the Config tab lists configs from (absolute; `~` expanded).
+    pub config_dirs: Vec<PathBuf>,
     pub problems: Vec<ConfigProblem>,
 }
 
@@ -271,6 +278,7 @@ pub fn resolve(o: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Settings 
             DEFAULT_PORT_RANGE
         }
     };
+    let config_dirs = config_dirs(file.config_dirs);
     Settings {
         config_file,
         config_file_exists: exists,
@@ -302,8 +310,28 @@ pub fn resolve(o: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Settings 
             0.0,
             3600.0,
         ),
+        config_dirs,
         problems,
     }
+}
+
+/// The Config tab's workspace: the configured directories (`~` expanded, relative ones taken
+/// from the current directory), or by default the current directory and dpgui's config dir.
+fn config_dirs(configured: Option<Vec<PathBuf>>) -> Vec<PathBuf> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let dirs = match configured {
+        Some(d) if !d.is_empty() => d,
+        _ => vec![cwd.clone(), crate::paths::config_dir()],
+    };
+    let mut out: Vec<PathBuf> = Vec::new();
+    for d in dirs {
+        let d = expand_home(&d);
+        let d = if d.is_absolute() { d } else { cwd.join(d) };
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    out
 }
 
 fn pick<T>(flag: Option<T>, env: Option<T>, file: Option<T>) -> Option<(T, Source)> {
@@ -433,5 +461,21 @@ mod tests {
         let s = resolve(&o, &|_| None);
         assert_eq!(s.port_range, DEFAULT_PORT_RANGE);
         assert!(s.problems[0].message.contains("port_range"));
+    }
+
+    #[test]
+    fn config_dirs_default_to_the_current_and_config_dir_and_expand_home() {
+        let (_d, o) = with_file("theme = \"dark\"\n");
+        let s = resolve(&o, &|_| None);
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(s.config_dirs, vec![cwd.clone(), crate::paths::config_dir()]);
+        let (_d, o) = with_file("config_dirs = [\"~/train\", \"rel\", \"/abs\", \"/abs\"]\n");
+        let s = resolve(&o, &|_| None);
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+        let home = dirs::home_dir().unwrap();
+        assert_eq!(
+            s.config_dirs,
+            vec![home.join("train"), cwd.join("rel"), PathBuf::from("/abs")]
+        );
     }
 }

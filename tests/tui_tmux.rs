@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_dpgui");
 const TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(50);
-const TAB_BAR: &str = " dpgui   1 Environment   2 Datasets (coming)   3 Config (coming)   4 Jobs";
+const TAB_BAR: &str = " dpgui   1 Environment   2 Datasets (coming)   3 Config   4 Jobs";
 
 fn tmux_available() -> bool {
     Command::new("tmux")
@@ -287,6 +287,11 @@ impl Tmux {
         })
     }
 
+    /// Waits for the Config tab (its file list on the left).
+    fn wait_config(&self) -> String {
+        self.wait_for("the Config tab", TIMEOUT, |s| is_placeholder(s, "Configs"))
+    }
+
     /// Waits for the placeholder tab whose panel title is `title`.
     fn wait_placeholder(&self, title: &str) -> String {
         self.wait_for(&format!("the {title:?} tab"), TIMEOUT, |s| {
@@ -495,7 +500,7 @@ fn number_keys_and_tab_backtab_switch_tabs() {
     t.send(&["2"]);
     t.wait_placeholder("Datasets: coming");
     t.send(&["3"]);
-    t.wait_placeholder("Config editor: coming");
+    t.wait_config();
     t.send(&["4"]);
     t.wait_jobs();
 
@@ -505,7 +510,7 @@ fn number_keys_and_tab_backtab_switch_tabs() {
     t.send(&["Tab"]);
     t.wait_placeholder("Datasets: coming");
     t.send(&["Tab"]);
-    t.wait_placeholder("Config editor: coming");
+    t.wait_config();
     t.send(&["BTab"]);
     t.wait_placeholder("Datasets: coming");
     t.send(&["BTab"]);
@@ -738,7 +743,7 @@ fn no_color_still_runs_and_draws_without_colour() {
         escaped.escape_debug()
     );
     t.send(&["3"]);
-    t.wait_placeholder("Config editor: coming");
+    t.wait_config();
 }
 
 #[test]
@@ -897,4 +902,121 @@ fn a_job_launched_from_the_dashboard_survives_kill_9_of_it() {
     t.send(&["Escape"]);
     let list = t.wait_all(&[id.as_str(), "succeeded", "train.toml"]);
     assert!(list.contains("12/12"), "{list}");
+}
+
+/// The Config tab end to end: open a config from the workspace list, type an error, see it
+/// flagged (gutter, problems list, status line), fix it, save with Ctrl-S, and find on disk
+/// exactly what was typed, with the previous version in NAME.bak.
+#[test]
+fn config_editor_flags_an_error_live_and_saves_what_was_typed() {
+    let Some(mut t) = sandbox("config") else {
+        return;
+    };
+    let work = t.path("work");
+    std::fs::create_dir_all(work.join("images")).unwrap();
+    std::fs::write(work.join("images/cat.png"), b"not really a png").unwrap();
+    std::fs::write(work.join("images/cat.txt"), "a cat").unwrap();
+    std::fs::write(work.join("sdxl.safetensors"), b"weights").unwrap();
+    // dpgui's config names the workspace, so the list holds just these two files.
+    std::fs::write(
+        t.dpgui_config_dir().join("config.toml"),
+        format!("config_dirs = ['{}']\n", work.display()),
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("data.toml"),
+        format!(
+            "resolutions = [512]\n\n[[directory]]\npath = '{}'\n",
+            work.join("images").display()
+        ),
+    )
+    .unwrap();
+    let original = format!(
+        "# an SDXL LoRA\noutput_dir = '{}'\ndataset = '{}'\nepochs = 10\n\
+         micro_batch_size_per_gpu = 1\nsave_every_n_epochs = 1\n\n[model]\ntype = 'sdxl'\n\
+         checkpoint_path = '{}'\ndtype = 'bfloat16'  # keep this comment\n\n\
+         [adapter]\ntype = 'lora'\nrank = 32\ndtype = 'bfloat16'\n\n\
+         [optimizer]\ntype = 'adamw_optimi'\nlr = 2e-5\n",
+        work.join("out").display(),
+        work.join("data.toml").display(),
+        work.join("sdxl.safetensors").display(),
+    );
+    let train = work.join("train.toml");
+    std::fs::write(&train, &original).unwrap();
+
+    t.start(120, 40, &["--fake-gpus", "2"], &[]);
+    t.wait_environment();
+    t.send(&["3"]);
+    t.wait_all(&["┌ Configs", "data.toml", "train.toml"]);
+    // data.toml, then train.toml: the second row.
+    t.send(&["j", "Enter"]);
+    let linted = |s: &str| s.contains("Ln 1, Col 1") && !s.contains("checking…");
+    t.wait_for("train.toml open and linted", TIMEOUT, |s| {
+        linted(s) && s.contains("# an SDXL LoRA") && s.contains("Problems")
+            || linted(s) && s.contains("No problems found")
+    });
+    // Find the model's dtype and type over it: a dtype diffusion-pipe does not know.
+    t.send(&["C-f"]);
+    t.send(&["-l", "bfloat16"]);
+    t.send(&["Enter"]);
+    t.wait_all(&["Ln 11, Col 18"]);
+    t.send(&["-l", "fp9"]);
+    let flagged = t.wait_for("the bad dtype flagged", TIMEOUT, |s| {
+        s.lines()
+            .any(|l| l.contains("│E 11 dtype = 'fp9'  # keep this comment"))
+            && s.lines().any(|l| l.contains("E 11:") && l.contains("fp9"))
+            && !s.contains("checking…")
+    });
+    // The status line names the problem under the cursor.
+    let status = lines(&flagged)
+        .last()
+        .copied()
+        .unwrap_or_default()
+        .to_string();
+    assert!(status.contains("line 11:"), "{flagged}");
+    assert!(
+        flagged.contains("train.toml ●"),
+        "marked modified:\n{flagged}"
+    );
+    // Fix it: a dtype that exists.
+    t.send(&["BSpace", "BSpace", "BSpace"]);
+    t.send(&["-l", "float16"]);
+    t.wait_for("the problem gone", TIMEOUT, |s| {
+        s.lines()
+            .any(|l| l.contains(" 11 dtype = 'float16'  # keep this comment"))
+            && !s.lines().any(|l| l.contains("│E 11 "))
+            && !s.contains("checking…")
+    });
+    t.send(&["C-s"]);
+    t.wait_all(&["saved train.toml (the previous version is in train.toml.bak)"]);
+    let want = original.replacen("dtype = 'bfloat16'", "dtype = 'float16'", 1);
+    assert_eq!(std::fs::read_to_string(&train).unwrap(), want);
+    assert_eq!(
+        std::fs::read_to_string(work.join("train.toml.bak")).unwrap(),
+        original
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "data.toml",
+            "images",
+            "sdxl.safetensors",
+            "train.toml",
+            "train.toml.bak"
+        ],
+        "no temporary file is left"
+    );
+    let saved = t.wait_for("the modified mark gone", TIMEOUT, |s| {
+        s.contains("train.toml ") && !s.contains("train.toml ●")
+    });
+    assert!(!saved.contains("panicked"));
+    // Quitting now asks nothing.
+    t.send(&["C-c"]);
+    t.wait_for_format("#{pane_dead}", "1");
+    assert_eq!(t.exit_status(), 0);
 }

@@ -1052,3 +1052,430 @@ fn jobs_keys_do_what_the_help_says() {
     let text = screen(&render(&s));
     assert!(text.contains("── job view ──"), "{text}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Config tab
+
+use dpgui::trainer::lint::{Diagnostic, Severity as Sev};
+use dpgui::tui::config::{ConfigEvent, ConfigOverlay, FileEntry, Focus, Kind, LintResult, Role};
+
+const TRAIN: &str = "# Flux LoRA on my cat photos\noutput_dir = '/data/runs/cat'\ndataset = '/data/cat-dataset.toml'\nepochs = 40\nmicro_batch_size_per_gpu = 1\nsave_every_n_epochs = 5\n\n[model]\ntype = 'flux'\ndiffusers_path = '/models/FLUX.1-dev'\ndtype = 'fp9'  # typo on purpose\ntimestep_sample_method = 'logit_normal'\n\n[adapter]\ntype = 'lora'\nrank = 32\ndtype = 'bfloat16'\n\n[optimizer]\ntype = 'adamw_optimi'\nlr = 2e-5\n";
+
+fn config_files() -> Vec<FileEntry> {
+    let e = |p: &str, kind, group: &str| FileEntry {
+        path: p.into(),
+        kind,
+        group: group.into(),
+    };
+    vec![
+        e("/data/cat.toml", Kind::Main, "recent"),
+        e("/data/cat.toml", Kind::Main, "/data"),
+        e("/data/cat-dataset.toml", Kind::Dataset, "/data"),
+        e("/data/wan-video.toml", Kind::Main, "/data"),
+        e("/data/notes.toml", Kind::Unknown, "/data"),
+    ]
+}
+
+fn config_state(w: u16, h: u16) -> State {
+    let mut s = state(Some(2), w, h);
+    s.tab = Tab::Config;
+    s.config.dirs = vec!["/data".into()];
+    update(&mut s, Event::Config(ConfigEvent::Files(config_files())));
+    s
+}
+
+fn diag(
+    line: usize,
+    column: usize,
+    severity: Sev,
+    code: &'static str,
+    msg: &str,
+    fix: Option<&str>,
+) -> Diagnostic {
+    Diagnostic {
+        file: "/data/cat.toml".into(),
+        line,
+        column,
+        severity,
+        code,
+        message: msg.into(),
+        fix: fix.map(str::to_owned),
+    }
+}
+
+/// cat.toml open, linted: an error on the dtype line, a warning, an info; the cursor on the
+/// error.
+fn config_open_state(w: u16, h: u16) -> State {
+    let mut s = config_state(w, h);
+    update(
+        &mut s,
+        Event::Config(ConfigEvent::Opened {
+            role: Role::Main,
+            path: "/data/cat.toml".into(),
+            result: Ok(TRAIN.into()),
+        }),
+    );
+    update(
+        &mut s,
+        Event::Config(ConfigEvent::Linted(LintResult {
+            diagnostics: vec![
+                diag(
+                    11,
+                    9,
+                    Sev::Error,
+                    "bad-dtype",
+                    "[model] dtype 'fp9' is not a dtype diffusion-pipe knows",
+                    Some("use one of float32, float16, bfloat16, float8"),
+                ),
+                diag(
+                    10,
+                    18,
+                    Sev::Warning,
+                    "path-missing",
+                    "diffusers_path: /models/FLUX.1-dev does not exist",
+                    Some("download FLUX.1-dev or fix the path"),
+                ),
+                diag(
+                    1,
+                    1,
+                    Sev::Info,
+                    "derived",
+                    "global batch size 1 (1 x 1 x 1 GPU)",
+                    None,
+                ),
+            ],
+            dataset_path: Some("/data/cat-dataset.toml".into()),
+            derived: vec![],
+        })),
+    );
+    s.config.main.as_mut().unwrap().editor.jump(10, 9);
+    s
+}
+
+#[test]
+fn config_tab_snapshots() {
+    let s = config_state(120, 40);
+    insta::assert_snapshot!("config_list_120x40", render(&s).backend());
+    let mut s = state(Some(2), 80, 24);
+    s.tab = Tab::Config;
+    s.config.dirs = vec!["/home/me/train".into(), "/home/me/.config/dpgui".into()];
+    update(&mut s, Event::Config(ConfigEvent::Files(vec![])));
+    insta::assert_snapshot!("config_empty_80x24", render(&s).backend());
+    let s = config_open_state(120, 40);
+    insta::assert_snapshot!("config_error_120x40", render(&s).backend());
+}
+
+#[test]
+fn config_dialogs_snapshot() {
+    let mut s = config_open_state(100, 30);
+    // Unsaved changes, then a tab switch: the guard.
+    update(&mut s, key('x'));
+    update(&mut s, code(KeyCode::Esc));
+    update(&mut s, key('1'));
+    assert!(
+        matches!(&s.overlay, Overlay::Config(o) if matches!(**o, ConfigOverlay::Unsaved { .. }))
+    );
+    insta::assert_snapshot!("config_unsaved_guard", render(&s).backend());
+    update(&mut s, code(KeyCode::Esc));
+    // The path picker on diffusers_path.
+    update(&mut s, key('e'));
+    s.config.main.as_mut().unwrap().editor.jump(9, 0);
+    let cmds = update(&mut s, ctrl('o'));
+    assert!(
+        matches!(
+            &cmds[..],
+            [Command::Config(dpgui::tui::config::ConfigCmd::List { .. })]
+        ),
+        "{cmds:?}"
+    );
+    update(
+        &mut s,
+        Event::Config(ConfigEvent::Listing {
+            dir: "/models".into(),
+            result: Ok(vec![
+                dpgui::tui::config::files::PickEntry {
+                    name: "FLUX.1-dev".into(),
+                    dir: true,
+                },
+                dpgui::tui::config::files::PickEntry {
+                    name: "FLUX.1-schnell".into(),
+                    dir: true,
+                },
+                dpgui::tui::config::files::PickEntry {
+                    name: "sdxl.safetensors".into(),
+                    dir: false,
+                },
+            ]),
+        }),
+    );
+    insta::assert_snapshot!("config_picker", render(&s).backend());
+}
+
+fn ctrl(c: char) -> Event {
+    Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+#[test]
+fn config_tab_survives_tiny_terminals() {
+    for (w, h) in [
+        (40, 12),
+        (20, 5),
+        (1, 1),
+        (0, 0),
+        (10, 3),
+        (200, 2),
+        (3, 40),
+        (71, 20),
+    ] {
+        let mut s = config_open_state(w, h);
+        render(&s);
+        update(&mut s, ctrl('f'));
+        update(&mut s, key('d'));
+        render(&s);
+        update(&mut s, code(KeyCode::Esc));
+        update(&mut s, code(KeyCode::Esc));
+        render(&s);
+        update(&mut s, code(KeyCode::BackTab));
+        render(&s);
+        for k in ['n', 'o', 'c', 'r', 'd'] {
+            update(&mut s, code(KeyCode::Esc));
+            s.config.focus = Focus::Files;
+            update(&mut s, key(k));
+            render(&s);
+            update(&mut s, code(KeyCode::Esc));
+        }
+        s.config.focus = Focus::Editor;
+        s.config.main.as_mut().unwrap().editor.jump(9, 0);
+        update(&mut s, ctrl('o'));
+        render(&s);
+        update(&mut s, code(KeyCode::Esc));
+        // A long line scrolled sideways, a wide character, control characters.
+        let b = s.config.main.as_mut().unwrap();
+        b.editor = dpgui::tui::config::editor::Editor::from_text(&format!(
+            "a = '{}界\u{1b}\tx'\n",
+            "y".repeat(300)
+        ));
+        b.editor.jump(0, 303);
+        render(&s);
+        let mut s = config_state(w, h);
+        update(&mut s, Event::Config(ConfigEvent::Files(vec![])));
+        render(&s);
+    }
+}
+
+#[test]
+fn config_keys_do_what_the_help_says() {
+    let mut s = config_open_state(120, 40);
+    let c = |s: &State| s.config.main.as_ref().unwrap().editor.cursor();
+    // The editor: typing, undo / redo both ways, search, next problem, picker, dataset, save.
+    update(&mut s, key('#'));
+    assert!(s.config.dirty());
+    update(&mut s, ctrl('z'));
+    assert!(!s.config.dirty());
+    update(&mut s, ctrl('y'));
+    assert!(s.config.dirty());
+    update(&mut s, ctrl('u'));
+    update(&mut s, ctrl('r'));
+    update(&mut s, ctrl('z'));
+    assert!(!s.config.dirty());
+    update(
+        &mut s,
+        Event::Key(KeyEvent::new(KeyCode::Char('a'), KeyModifiers::ALT)),
+    );
+    assert!(
+        s.config.main.as_ref().unwrap().editor.selection().is_some(),
+        "Alt-A selects all"
+    );
+    update(&mut s, code(KeyCode::Esc));
+    assert!(
+        s.config.main.as_ref().unwrap().editor.selection().is_none(),
+        "Esc drops the selection first"
+    );
+    assert_eq!(s.config.focus, Focus::Editor);
+    update(
+        &mut s,
+        Event::Key(KeyEvent::new(KeyCode::Char('a'), KeyModifiers::ALT)),
+    );
+    update(
+        &mut s,
+        Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::ALT)),
+    );
+    assert!(s.status.as_ref().unwrap().1.contains("copied"));
+    update(&mut s, ctrl('f'));
+    for ch in "rank".chars() {
+        update(&mut s, key(ch));
+    }
+    update(&mut s, code(KeyCode::Enter));
+    assert_eq!(c(&s).0, 15);
+    update(&mut s, code(KeyCode::F(3)));
+    update(&mut s, ctrl('g'));
+    update(
+        &mut s,
+        Event::Key(KeyEvent::new(KeyCode::F(3), KeyModifiers::SHIFT)),
+    );
+    assert_eq!(c(&s).0, 15);
+    update(&mut s, code(KeyCode::F(8)));
+    assert_eq!(c(&s).0, 0, "F8 wraps to the first problem");
+    update(
+        &mut s,
+        Event::Key(KeyEvent::new(KeyCode::F(8), KeyModifiers::SHIFT)),
+    );
+    assert_eq!(c(&s).0, 10);
+    render(&s); // PgDn moves by the height drawn
+    update(&mut s, code(KeyCode::PageDown));
+    assert_eq!(c(&s).0, 20);
+    update(&mut s, code(KeyCode::PageUp));
+    s.config.main.as_mut().unwrap().editor.jump(9, 0);
+    update(&mut s, code(KeyCode::F(2)));
+    assert!(matches!(&s.overlay, Overlay::Config(o) if matches!(**o, ConfigOverlay::Picker(_))));
+    update(&mut s, code(KeyCode::Esc));
+    assert_eq!(s.overlay, Overlay::None);
+    let cmds = update(&mut s, ctrl('t'));
+    assert!(matches!(
+        &cmds[..],
+        [Command::Config(dpgui::tui::config::ConfigCmd::Open {
+            role: Role::Dataset,
+            ..
+        })]
+    ));
+    assert_eq!(update(&mut s, ctrl('s')), vec![], "nothing to save");
+    assert!(s.status.as_ref().unwrap().1.contains("no changes"));
+    assert_eq!(
+        update(&mut s, ctrl('l')),
+        vec![Command::NewLaunchWith("/data/cat.toml".into())]
+    );
+    update(&mut s, code(KeyCode::F(1)));
+    assert_eq!(s.overlay, Overlay::Help, "F1: help even while typing");
+    let text = screen(&render(&s));
+    assert!(text.contains("── editor ──"), "{text}");
+    update(&mut s, code(KeyCode::F(1)));
+    assert_eq!(s.overlay, Overlay::None);
+    // Esc: to the file list; the list's keys.
+    update(&mut s, code(KeyCode::Esc));
+    assert_eq!(s.config.focus, Focus::Files);
+    update(&mut s, key('j'));
+    update(&mut s, code(KeyCode::Down));
+    assert_eq!(s.config.selected, 2);
+    update(&mut s, key('k'));
+    update(&mut s, key('G'));
+    assert_eq!(s.config.selected, 4);
+    update(&mut s, key('g'));
+    update(&mut s, code(KeyCode::End));
+    update(&mut s, code(KeyCode::Home));
+    assert_eq!(s.config.selected, 0);
+    update(&mut s, key('e'));
+    assert_eq!(s.config.focus, Focus::Editor);
+    update(&mut s, code(KeyCode::BackTab));
+    update(&mut s, code(KeyCode::Right));
+    assert_eq!(s.config.focus, Focus::Editor);
+    update(&mut s, code(KeyCode::Esc));
+    update(&mut s, code(KeyCode::Tab));
+    assert_eq!(
+        (s.tab, s.config.focus),
+        (Tab::Config, Focus::Editor),
+        "Tab: to the editor"
+    );
+    update(&mut s, code(KeyCode::Esc));
+    update(&mut s, code(KeyCode::BackTab));
+    assert_eq!(s.config.focus, Focus::Diagnostics);
+    update(&mut s, key('j'));
+    update(&mut s, key('j'));
+    update(&mut s, key('k'));
+    update(&mut s, code(KeyCode::Enter));
+    assert_eq!((s.config.focus, c(&s).0), (Focus::Editor, 9));
+    update(&mut s, code(KeyCode::Esc));
+    update(&mut s, code(KeyCode::BackTab));
+    update(&mut s, code(KeyCode::Esc));
+    assert_eq!(s.config.focus, Focus::Files);
+    for k in ['n', 'o', 'c', 'r'] {
+        update(&mut s, key(k));
+        assert!(matches!(s.overlay, Overlay::Config(_)), "{k}");
+        update(&mut s, code(KeyCode::Esc));
+        assert_eq!(s.overlay, Overlay::None);
+    }
+    for k in [KeyCode::Char('d'), KeyCode::Delete] {
+        update(&mut s, code(k));
+        assert!(
+            matches!(&s.overlay, Overlay::Config(o) if matches!(**o, ConfigOverlay::ConfirmDelete { .. }))
+        );
+        update(&mut s, key('n'));
+    }
+    update(&mut s, ctrl('s'));
+    update(&mut s, ctrl('t'));
+    update(&mut s, key('l'));
+    assert_eq!(s.config.focus, Focus::Editor, "l on the open file: edit it");
+    update(&mut s, code(KeyCode::Esc));
+    update(&mut s, key('w'));
+    assert!(s.config.main.is_none(), "w closes it");
+    update(&mut s, key('?'));
+    let text = screen(&render(&s));
+    assert!(text.contains("── file list ──"), "{text}");
+    update(&mut s, key('?'));
+    // Tab switches tabs again once nothing is open.
+    update(&mut s, code(KeyCode::Tab));
+    assert_eq!(s.tab, Tab::Jobs);
+}
+
+#[test]
+fn config_mouse_selects_opens_and_places_the_cursor() {
+    let mut s = config_open_state(120, 40);
+    render(&s);
+    let click = |s: &mut State, x: u16, y: u16| {
+        update(
+            s,
+            Event::Mouse(MouseEvent {
+                kind: MouseEventKind::Down(MouseButton::Left),
+                column: x,
+                row: y,
+                modifiers: KeyModifiers::NONE,
+            }),
+        )
+    };
+    // The text: the cursor goes where the click is (after the 5-column gutter).
+    click(&mut s, 40, 12);
+    assert_eq!(s.config.focus, Focus::Editor);
+    assert_eq!(s.config.main.as_ref().unwrap().editor.cursor(), (10, 4));
+    // The list: "/data" heading, then cat.toml, cat-dataset.toml...
+    click(&mut s, 5, 6);
+    assert_eq!((s.config.focus, s.config.selected), (Focus::Files, 2));
+    let cmds = click(&mut s, 5, 6);
+    assert!(
+        matches!(&cmds[..], [Command::Config(dpgui::tui::config::ConfigCmd::Open { path, .. })] if path.ends_with("cat-dataset.toml")),
+        "a second click opens: {cmds:?}"
+    );
+    // The problems list (errors first): a second click jumps to it.
+    click(&mut s, 40, 36);
+    assert_eq!((s.config.focus, s.config.diag_sel), (Focus::Diagnostics, 1));
+    click(&mut s, 40, 35);
+    assert_eq!((s.config.focus, s.config.diag_sel), (Focus::Diagnostics, 0));
+    click(&mut s, 40, 35);
+    assert_eq!(s.config.focus, Focus::Editor);
+    assert_eq!(s.config.main.as_ref().unwrap().editor.cursor(), (10, 8));
+    // The wheel over the text moves by three lines.
+    update(
+        &mut s,
+        Event::Mouse(MouseEvent {
+            kind: MouseEventKind::ScrollDown,
+            column: 40,
+            row: 10,
+            modifiers: KeyModifiers::NONE,
+        }),
+    );
+    assert_eq!(s.config.main.as_ref().unwrap().editor.cursor().0, 13);
+}
+
+#[test]
+fn config_help_fits_120x40() {
+    let mut s = config_open_state(120, 40);
+    update(&mut s, code(KeyCode::F(1)));
+    let text = screen(&render(&s));
+    for want in [
+        "── file list ──",
+        "── dialogs ──",
+        "path picker: open",
+        "? or Esc to close",
+        "quit (running jobs keep running)",
+    ] {
+        assert!(text.contains(want), "{want}:\n{text}");
+    }
+}

@@ -15,6 +15,7 @@ use crate::system::gpu::GpuFeed;
 use crate::system::inventory::{FreeReport, Inventory, LeftoverGroup};
 use crate::trainer::launch::JobOptions;
 use crate::trainer::progress::Progress;
+use crate::tui::config::{self, After, ConfigCmd, ConfigEvent, ConfigOverlay, ConfigState};
 use crate::tui::jobs::{self, JobLogs, JobsState, LaunchDialog, Review, Shared};
 use crate::tui::views;
 
@@ -82,6 +83,9 @@ pub enum Overlay {
         kind: StopKind,
     },
     JobStopResult(Box<StopReport>),
+    /// The Config tab's dialogs (unsaved changes, changed on disk, new, rename, delete, path
+    /// picker...).
+    Config(Box<ConfigOverlay>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +141,7 @@ pub struct State {
     pub overlay: Overlay,
     pub env: EnvState,
     pub jobs: JobsState,
+    pub config: ConfigState,
     pub status: Option<(Level, String)>,
     pub info: AppInfo,
     pub size: Rect,
@@ -158,6 +163,7 @@ impl State {
             overlay: Overlay::None,
             env: EnvState::default(),
             jobs: JobsState::default(),
+            config: ConfigState::default(),
             status,
             info,
             size: Rect::new(0, 0, 80, 24),
@@ -295,6 +301,10 @@ pub enum Command {
     },
     /// Open the launch dialog (the runtime lists the candidate configs).
     NewLaunch,
+    /// Open the launch dialog with this config chosen (from the Config tab).
+    NewLaunchWith(std::path::PathBuf),
+    /// The Config tab's file I/O and linting.
+    Config(ConfigCmd),
     /// Run the pre-flight (claims a port until launched or cancelled).
     Preflight {
         config: std::path::PathBuf,
@@ -325,6 +335,7 @@ pub enum Event {
     /// The job id, or why it could not start.
     Launched(Result<String, String>),
     JobStopDone(Result<Box<StopReport>, String>),
+    Config(ConfigEvent),
 }
 
 pub fn update(s: &mut State, ev: Event) -> Vec<Command> {
@@ -336,6 +347,7 @@ pub fn update(s: &mut State, ev: Event) -> Vec<Command> {
             s.size = Rect::new(0, 0, w, h);
             vec![]
         }
+        Event::Config(e) => config::event(s, e),
         Event::Gpu(feed) => {
             s.env.gpu = Some(feed);
             s.enrich_gpu();
@@ -481,8 +493,34 @@ fn jobs_first(s: &State, k: &KeyEvent) -> bool {
     typing || (open && matches!(k.code, KeyCode::Tab | KeyCode::BackTab | KeyCode::Esc))
 }
 
+/// Switches tabs; leaving the Config tab with unsaved changes asks first.
+pub fn switch_tab(s: &mut State, t: Tab) -> Vec<Command> {
+    if t == s.tab {
+        return vec![];
+    }
+    if s.tab == Tab::Config {
+        return config::leave(s, After::Tab(t));
+    }
+    s.tab = t;
+    if t == Tab::Config {
+        // The workspace may have changed since it was listed.
+        return vec![Command::Config(ConfigCmd::Scan)];
+    }
+    vec![]
+}
+
 fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
     if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
+        let asked = matches!(&s.overlay, Overlay::Config(o) if matches!(**o, ConfigOverlay::Unsaved { .. }));
+        if s.config.dirty() && !asked && !matches!(s.overlay, Overlay::Stopping { .. }) {
+            let cmds = config::leave(s, After::Quit);
+            s.status = Some((
+                Level::Warn,
+                "unsaved changes: s save, d discard, Esc cancel (Ctrl-C again quits without saving)"
+                    .into(),
+            ));
+            return cmds;
+        }
         if matches!(s.overlay, Overlay::Stopping { .. }) {
             s.status = Some((
                 Level::Warn,
@@ -495,10 +533,15 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
     }
     // Overlays take keys first.
     match &s.overlay {
+        Overlay::Config(_) => return config::overlay_key(s, k),
         Overlay::Help | Overlay::Details | Overlay::StopResult(_) => {
             if matches!(
                 k.code,
-                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') | KeyCode::Char('?')
+                KeyCode::Esc
+                    | KeyCode::Enter
+                    | KeyCode::Char('q')
+                    | KeyCode::Char('?')
+                    | KeyCode::F(1)
             ) {
                 s.overlay = Overlay::None;
             }
@@ -573,25 +616,35 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
         }
         Overlay::None => {}
     }
+    if k.code == KeyCode::F(1) {
+        s.overlay = Overlay::Help;
+        return vec![];
+    }
     if jobs_first(s, &k) {
         return jobs::key(s, k);
     }
+    if config::takes_first(s, &k) {
+        return config::key(s, k);
+    }
     match k.code {
-        KeyCode::Char('q') => {
-            s.quit = true;
-            return vec![Command::Quit];
-        }
+        KeyCode::Char('q') => return config::leave(s, After::Quit),
         KeyCode::Char('?') => s.overlay = Overlay::Help,
-        KeyCode::Char(c @ '1'..='4') => s.tab = Tab::ALL[(c as u8 - b'1') as usize],
-        KeyCode::Tab => s.tab = Tab::ALL[(s.tab.index() + 1) % 4],
-        KeyCode::BackTab => s.tab = Tab::ALL[(s.tab.index() + 3) % 4],
+        KeyCode::Char(c @ '1'..='4') => {
+            return switch_tab(s, Tab::ALL[(c as u8 - b'1') as usize]);
+        }
+        KeyCode::Tab => return switch_tab(s, Tab::ALL[(s.tab.index() + 1) % 4]),
+        KeyCode::BackTab => return switch_tab(s, Tab::ALL[(s.tab.index() + 3) % 4]),
         KeyCode::Char('R') | KeyCode::F(5) => {
             s.status = Some((Level::Info, "refreshing".into()));
+            if s.tab == Tab::Config {
+                return vec![Command::Refresh, Command::Config(ConfigCmd::Scan)];
+            }
             return vec![Command::Refresh];
         }
         KeyCode::Esc => s.status = None,
         _ if s.tab == Tab::Environment => return env_key(s, k),
         _ if s.tab == Tab::Jobs => return jobs::key(s, k),
+        _ if s.tab == Tab::Config => return config::key(s, k),
         _ => {}
     }
     vec![]
@@ -662,8 +715,12 @@ fn mouse(s: &mut State, m: MouseEvent) -> Vec<Command> {
     match m.kind {
         MouseEventKind::Down(MouseButton::Left) => {
             if let Some(i) = views::tab_at(frame.tabs, pos) {
-                s.tab = Tab::ALL[i];
-                return vec![];
+                return switch_tab(s, Tab::ALL[i]);
+            }
+            if s.tab == Tab::Config
+                && let Some(h) = views::config::hit(s, frame.body, pos)
+            {
+                return config::click(s, h);
             }
             if s.tab == Tab::Environment
                 && let Some((panel, row)) = views::environment::hit(s, frame.body, pos)
@@ -682,6 +739,11 @@ fn mouse(s: &mut State, m: MouseEvent) -> Vec<Command> {
                 } else {
                     -1
                 });
+            }
+        }
+        MouseEventKind::ScrollDown | MouseEventKind::ScrollUp if s.tab == Tab::Config => {
+            if let Some(h) = views::config::hit(s, frame.body, pos) {
+                config::wheel(s, h, m.kind == MouseEventKind::ScrollDown);
             }
         }
         _ => {}

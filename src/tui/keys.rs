@@ -6,7 +6,7 @@ use super::app::{State, Tab};
 pub const GLOBAL: &[(&str, &str)] = &[
     ("1-4", "switch tab"),
     ("Tab / Shift-Tab", "next / previous tab"),
-    ("?", "toggle this help"),
+    ("? / F1", "toggle this help (F1 also while typing)"),
     ("R / F5", "refresh now"),
     ("Esc", "close a window, clear the message"),
     ("q / Ctrl-C", "quit (running jobs keep running)"),
@@ -83,10 +83,74 @@ pub const JOBS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The Config tab: a file list, the editor and the problems list.
+pub const CONFIG: &[(&str, &str)] = &[
+    ("", "── file list ──"),
+    (
+        "↑ ↓ / k j",
+        "select a config (g G / Home End: first / last)",
+    ),
+    ("Enter / l", "open it in the editor"),
+    (
+        "n / o",
+        "new config from a template (model type, then a name) / open a path",
+    ),
+    ("c / r", "duplicate / rename the selected config"),
+    ("d / Delete", "delete the selected config (confirm first)"),
+    ("w", "close the open config"),
+    ("e / → / Tab", "to the editor; Shift-Tab: to the problems"),
+    ("", "── editor ──"),
+    (
+        "typing",
+        "edits: Tab indents, Shift-arrows select, PgUp PgDn page",
+    ),
+    ("Ctrl-Z / Ctrl-Y", "undo / redo (also Ctrl-U / Ctrl-R)"),
+    (
+        "Alt-C Ctrl-X Ctrl-V",
+        "copy / cut / paste (Alt-W copies too, Alt-A selects all)",
+    ),
+    (
+        "Ctrl-F",
+        "search; F3 / Ctrl-G next match, Shift-F3 previous",
+    ),
+    ("F8", "next problem in this file (Shift-F8: previous)"),
+    (
+        "Ctrl-O / F2",
+        "path picker for the key under the cursor: writes the path chosen",
+    ),
+    (
+        "Ctrl-T",
+        "the dataset config that `dataset =` names, and back",
+    ),
+    (
+        "Ctrl-S",
+        "save (atomic; the previous version is kept as NAME.bak)",
+    ),
+    (
+        "Ctrl-L",
+        "launch it: the Jobs tab's dialog (asks to save first)",
+    ),
+    ("Esc", "to the file list (the tab keys work again)"),
+    ("", "── problems ──"),
+    ("↑ ↓ / k j, Enter", "select, put the cursor on it"),
+    ("Esc / Tab", "to the file list; Shift-Tab: to the editor"),
+    ("", "── dialogs ──"),
+    ("s / d / Esc", "unsaved changes: save, discard, cancel"),
+    (
+        "r / o / Esc",
+        "changed on disk: reload, overwrite with yours, cancel",
+    ),
+    (
+        "Enter Space Bksp . ~",
+        "path picker: open / choose / up / hidden files / home",
+    ),
+];
+
 pub fn for_tab(tab: Tab) -> &'static [(&'static str, &'static str)] {
     match tab {
         Tab::Environment => ENVIRONMENT,
         Tab::Jobs => JOBS,
+        Tab::Config => CONFIG,
         _ => &[],
     }
 }
@@ -98,6 +162,7 @@ pub fn hints(tab: Tab) -> &'static str {
             "←→ panel  ↑↓ select  ⏎ details  x end group  r re-check  ? help  q quit"
         }
         Tab::Jobs => "↑↓ select  ⏎ open  n new job  s save&stop  c save  x stop  K kill  ? help",
+        Tab::Config => "↑↓ select  ⏎ open  n new  o open path  c copy  r rename  d delete  ? help",
         _ => "1-4 tabs  ? help  q quit",
     }
 }
@@ -105,6 +170,9 @@ pub fn hints(tab: Tab) -> &'static str {
 /// The status line hints for what is on screen: the Jobs tab's job view, launch dialog and
 /// search prompt have keys of their own.
 pub fn hints_for(s: &State) -> &'static str {
+    if s.tab == Tab::Config {
+        return config_hints(s);
+    }
     if s.tab != Tab::Jobs {
         return hints(s.tab);
     }
@@ -132,4 +200,22 @@ pub fn hints_for(s: &State) -> &'static str {
         return "Tab pane  z zoom  ↑↓ PgUp PgDn scroll  G follow  / search  n N  Esc list  ? help";
     }
     hints(Tab::Jobs)
+}
+
+fn config_hints(s: &State) -> &'static str {
+    use super::config::Focus;
+    let c = &s.config;
+    if c.main.is_none() {
+        return hints(Tab::Config);
+    }
+    match c.focus {
+        Focus::Editor if c.search.is_some() => "type to search  ⏎ find  Esc cancel",
+        Focus::Editor => {
+            "^S save  ^Z undo  ^F find  ^O pick path  ^T dataset  F8 next problem  ^L launch  Esc files  F1 help"
+        }
+        Focus::Diagnostics => "↑↓ select  ⏎ go to it  Esc files  ⇧Tab editor  ? help",
+        Focus::Files => {
+            "⏎ open  e editor  n new  c copy  r rename  d delete  w close  ^S save  ^L launch  ? help"
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod config;
 pub mod jobs;
 pub mod keys;
 pub mod theme;
@@ -40,6 +41,9 @@ pub struct Options {
 
 /// Minimum time between two frames (~30 fps): bursts of events coalesce into one draw.
 const FRAME: Duration = Duration::from_millis(33);
+
+/// The Config tab re-lints this long after the last keystroke.
+const LINT_DEBOUNCE: Duration = Duration::from_millis(150);
 
 pub async fn run(opts: Options) -> color_eyre::Result<()> {
     let mut terminal = ratatui::init();
@@ -79,6 +83,9 @@ async fn event_loop(
             .collect(),
     });
     state.size = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+    state.config.dirs = settings.config_dirs.clone();
+    state.config.base =
+        std::path::absolute(&settings.diffusion_pipe).unwrap_or(settings.diffusion_pipe.clone());
     state.jobs.attach = opts.attach.clone();
     if opts.attach.is_some() {
         state.tab = app::Tab::Jobs;
@@ -117,6 +124,12 @@ async fn event_loop(
     let mut pending: Option<Box<(crate::jobs::launch::Preflight, LaunchRequest)>> = None;
     let mut log_tick = tokio::time::interval(LOG_POLL);
     log_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // When the Config tab's buffers are linted next (a pause after the last keystroke).
+    let mut lint_at: Option<tokio::time::Instant> = None;
+    // The Config tab's file list, ready before the tab is first shown.
+    for c in config_io(&mut state, &settings, config::ConfigCmd::Scan) {
+        tracing::debug!(?c, "ignored command after the first scan");
+    }
     loop {
         let wait = if dirty {
             FRAME.saturating_sub(last_draw.elapsed())
@@ -150,13 +163,20 @@ async fn event_loop(
                 }
                 None
             },
+            _ = tokio::time::sleep_until(lint_at.unwrap_or_else(tokio::time::Instant::now)), if lint_at.is_some() => {
+                lint_at = None;
+                config::lint(&state.config).map(Event::Config)
+            },
             _ = tokio::time::sleep(wait), if dirty => None,
             _ = sigterm.recv() => break,
             _ = sighup.recv() => break,
         };
         if let Some(ev) = ev {
             let redraw_now = matches!(ev, Event::Key(_) | Event::Mouse(_) | Event::Resize(..));
-            for cmd in app::update(&mut state, ev) {
+            // Commands run in order; what they answer at once (the Config tab's file I/O) is
+            // fed back to `update`, and the commands that yields run after.
+            let mut queue: std::collections::VecDeque<Command> = app::update(&mut state, ev).into();
+            while let Some(cmd) = queue.pop_front() {
                 match cmd {
                     Command::Quit => {}
                     Command::Refresh => {
@@ -197,9 +217,9 @@ async fn event_loop(
                         }
                         poll_logs(&state, &tx);
                     }
-                    Command::NewLaunch => {
+                    Command::NewLaunch | Command::NewLaunchWith(_) => {
                         let cwd = std::env::current_dir().unwrap_or_default();
-                        let configs = jobs::config_candidates(
+                        let mut configs = jobs::config_candidates(
                             &state.jobs.list,
                             &cwd,
                             &crate::paths::config_dir(),
@@ -211,9 +231,31 @@ async fn event_loop(
                             .and_then(|g| g.snapshot.as_ref())
                             .and_then(|s| s.names())
                             .map(|n| n.len());
-                        let d = jobs::LaunchDialog::new(configs, count);
+                        let chosen = match &cmd {
+                            Command::NewLaunchWith(p) => Some(p.clone()),
+                            _ => None,
+                        };
+                        if let Some(p) = &chosen {
+                            configs.retain(|c| c != p);
+                            configs.insert(0, p.clone());
+                        }
+                        let mut d = jobs::LaunchDialog::new(configs, count);
+                        if let Some(p) = chosen {
+                            // From the Config tab: the config is chosen, the GPUs come next.
+                            d.config = Some(p);
+                            d.step = jobs::LaunchStep::Gpus;
+                        }
                         let _ = app::update(&mut state, Event::LaunchDialog(Box::new(d)));
                     }
+                    Command::Config(config::ConfigCmd::Lint { debounce }) => {
+                        let delay = if debounce {
+                            LINT_DEBOUNCE
+                        } else {
+                            Duration::ZERO
+                        };
+                        lint_at = Some(tokio::time::Instant::now() + delay);
+                    }
+                    Command::Config(c) => queue.extend(config_io(&mut state, &settings, c)),
                     Command::Preflight {
                         config,
                         gpus,
@@ -344,6 +386,36 @@ async fn event_loop(
     }
     gpu_handle.stop();
     Ok(())
+}
+
+/// Runs a Config tab command's file I/O (quick: small files) and feeds the result to `update`;
+/// returns the commands that yields.
+fn config_io(state: &mut State, settings: &Settings, c: config::ConfigCmd) -> Vec<Command> {
+    let job_configs = state
+        .jobs
+        .list
+        .iter()
+        .map(|j| j.journal.config.clone())
+        .collect();
+    let own = crate::paths::config_file();
+    let ctx = config::Ctx {
+        dirs: &settings.config_dirs,
+        state_dir: &crate::paths::state_dir(),
+        own_config: &own,
+        job_configs,
+    };
+    let scan = c == config::ConfigCmd::Scan;
+    let mut out = match config::run(c, &ctx) {
+        Some(e) => app::update(state, Event::Config(e)),
+        None => vec![],
+    };
+    // Each refresh of the list also looks whether an open file changed on disk.
+    if scan {
+        for e in config::disk_check(&state.config) {
+            out.extend(app::update(state, Event::Config(e)));
+        }
+    }
+    out
 }
 
 /// What background tasks send: an event for `update`, a pre-flight result (kept by the loop:

@@ -35,7 +35,14 @@ fn wrapped_rows(lines: &[Line], width: u16) -> u16 {
         .sum()
 }
 
-fn popup(f: &mut Frame, theme: &Theme, area: Rect, title: &str, lines: Vec<Line>, footer: &str) {
+pub(crate) fn popup(
+    f: &mut Frame,
+    theme: &Theme,
+    area: Rect,
+    title: &str,
+    lines: Vec<Line>,
+    footer: &str,
+) {
     let want_w = lines
         .iter()
         .map(|l| l.width() as u16)
@@ -66,6 +73,7 @@ fn popup(f: &mut Frame, theme: &Theme, area: Rect, title: &str, lines: Vec<Line>
 pub fn draw(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
     match &s.overlay {
         Overlay::None => {}
+        Overlay::Config(o) => super::config::draw_overlay(f, s, o, theme, area),
         Overlay::Help => help(f, s, theme, area),
         Overlay::Details => details(f, s, theme, area),
         Overlay::ConfirmStop { group, second } => confirm(f, s, theme, area, group, *second),

@@ -1,6 +1,7 @@
 //! Drawing. Views read `State` and never change it; layout helpers are shared with the mouse
 //! handling in `app` so clicks land where things are drawn.
 
+pub mod config;
 pub mod dialogs;
 pub mod environment;
 pub mod jobs;
@@ -44,7 +45,9 @@ const BRAND: &str = " dpgui ";
 
 fn tab_label(t: Tab) -> String {
     match t {
-        Tab::Environment | Tab::Jobs => format!(" {} {} ", t.index() + 1, t.title()),
+        Tab::Environment | Tab::Config | Tab::Jobs => {
+            format!(" {} {} ", t.index() + 1, t.title())
+        }
         _ => format!(" {} {} (coming) ", t.index() + 1, t.title()),
     }
 }
@@ -75,6 +78,7 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme) {
     match s.tab {
         Tab::Environment => environment::draw(f, s, theme, l.body),
         Tab::Jobs => jobs::draw(f, s, theme, l.body),
+        Tab::Config => config::draw(f, s, theme, l.body),
         t => placeholder::draw(f, t, theme, l.body),
     }
     draw_status(f, s, theme, l.status);
@@ -127,7 +131,10 @@ fn draw_status(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
         Some((Level::Error, m)) => (m.clone(), theme.error()),
         Some((Level::Warn, m)) => (m.clone(), theme.warn()),
         Some((Level::Info, m)) => (m.clone(), theme.info()),
-        None => (keys::hints_for(s).to_string(), theme.muted()),
+        None => match config::status_diag(s) {
+            Some((sev, m)) => (m, config::severity_style(theme, sev)),
+            None => (keys::hints_for(s).to_string(), theme.muted()),
+        },
     };
     let width = area.width as usize;
     let right_w = right.chars().count();

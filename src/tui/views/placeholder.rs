@@ -20,16 +20,6 @@ fn text(tab: Tab) -> (&'static str, &'static [&'static str]) {
                 "ports and leftover training processes.",
             ],
         ),
-        Tab::Config => (
-            "Config editor: coming",
-            &[
-                "Edit the training and dataset TOML here, with live errors that know",
-                "diffusion-pipe's rules (model paths, dtypes, adapters, buckets).",
-                "",
-                "Today: edit with your editor; the example configs live in",
-                "vendor/diffusion-pipe/examples/.",
-            ],
-        ),
         // Every other tab has its own view.
         _ => ("", &[]),
     }
