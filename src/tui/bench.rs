@@ -33,40 +33,18 @@ const HEIGHT: u16 = 60;
 const BUCKET_US: u64 = 50;
 const BUCKETS: usize = 200_000;
 
-/// CLOCK_MONOTONIC in ns. `Instant` reads CLOCK_MONOTONIC on Linux but does not expose it: its
-/// value is read once from its `Debug` form (`Instant { tv_sec: S, tv_nsec: N }`), later times
-/// are that plus the elapsed `Instant` time, so the per-line cost is one `Instant::now`.
-struct Mono {
-    base: Instant,
-    base_ns: u64,
-}
+/// CLOCK_MONOTONIC in ns: the clock the writer stamps its lines with (Python's
+/// `time.monotonic_ns`), so latencies compare across the two processes.
+struct Mono;
 
 impl Mono {
     fn new() -> color_eyre::Result<Self> {
-        let base = Instant::now();
-        let dbg = format!("{base:?}");
-        let field = |name: &str| -> Option<u64> {
-            let at = dbg.find(name)? + name.len();
-            let digits: String = dbg[at..]
-                .chars()
-                .skip_while(|c| !c.is_ascii_digit())
-                .take_while(|c| c.is_ascii_digit())
-                .collect();
-            digits.parse().ok()
-        };
-        match (field("tv_sec"), field("tv_nsec")) {
-            (Some(s), Some(n)) => Ok(Mono {
-                base,
-                base_ns: s * 1_000_000_000 + n,
-            }),
-            _ => Err(eyre!(
-                "cannot read CLOCK_MONOTONIC from Instant's Debug form: {dbg}"
-            )),
-        }
+        Ok(Mono)
     }
 
     fn now_ns(&self) -> u64 {
-        self.base_ns + self.base.elapsed().as_nanos() as u64
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
     }
 }
 
