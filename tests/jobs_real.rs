@@ -66,20 +66,8 @@ impl World {
         let d = dir.path();
         std::fs::create_dir_all(d.join("config/dpgui")).unwrap();
         std::fs::write(d.join("config/dpgui/config.toml"), settings).unwrap();
-        std::fs::write(d.join("dataset.toml"), "resolutions = [512]\n").unwrap();
         // A path with a space and a quote: argv only, never a shell string.
-        let cfg_dir = d.join("my 'configs'");
-        std::fs::create_dir_all(&cfg_dir).unwrap();
-        std::fs::write(
-            cfg_dir.join("train.toml"),
-            format!(
-                "output_dir = '{}'\ndataset = '{}'\nepochs = 2\nsave_every_n_epochs = 1\n\
-                 micro_batch_size_per_gpu = 1\n\n[model]\ntype = 'sdxl'\ndtype = 'bfloat16'\n",
-                d.join("out").display(),
-                d.join("dataset.toml").display()
-            ),
-        )
-        .unwrap();
+        common::configs::write_training_config(d, &d.join("my 'configs'/train.toml"), 2);
         Some(World {
             dir,
             venv,
@@ -573,12 +561,7 @@ fn preflight_failures_are_one_sentence_each_and_nothing_starts() {
         .iter()
         .filter(|f| f["severity"] == "fail")
         .collect();
-    for key in [
-        "output_dir",
-        "dataset",
-        "[model] dtype",
-        "save_every_n_epochs",
-    ] {
+    for key in ["output_dir", "dataset", "`dtype`", "save_every_n_epochs"] {
         assert!(
             fails
                 .iter()

@@ -796,19 +796,8 @@ fn a_job_launched_from_the_dashboard_survives_kill_9_of_it() {
         return;
     };
     let root = t.path("");
-    std::fs::write(root.join("dataset.toml"), "resolutions = [512]\n").unwrap();
     // In dpgui's config dir, so the dialog offers it.
-    let cfg = t.dpgui_config_dir().join("train.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "output_dir = '{}'\ndataset = '{}'\nepochs = 2\nsave_every_n_epochs = 1\n\
-             micro_batch_size_per_gpu = 1\n\n[model]\ntype = 'sdxl'\ndtype = 'bfloat16'\n",
-            root.join("out").display(),
-            root.join("dataset.toml").display()
-        ),
-    )
-    .unwrap();
+    common::configs::write_training_config(&root, &t.dpgui_config_dir().join("train.toml"), 2);
     let env = common::venv::launcher_env(&venv);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let checkout = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dp_checkout");

@@ -18,6 +18,7 @@ use crate::system::inventory::Inventory;
 use crate::system::python;
 use crate::trainer::config::{self, MainConfig};
 use crate::trainer::launch::{JobOptions, LaunchInput, LaunchPlan, Resume, plan};
+use crate::trainer::lint;
 
 /// What the user asked for.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -122,48 +123,39 @@ pub fn preflight(
     let config_path = absolute(&req.config);
     let checkout = absolute(&settings.diffusion_pipe);
 
-    // The config.
+    // The config, through the linter: every error diffusion-pipe would hit after minutes of
+    // model loading, now (the dataset configs it references included).
     let mut cfg = MainConfig::default();
-    match config::read_main_file(&config_path) {
-        Err(e) => f.push(fail(e, "check the path given with --config")),
-        Ok((c, issues)) => {
-            let errors = issues.iter().filter(|i| i.error).count();
-            for i in issues {
-                let at = i.line.map(|l| format!(" (line {l})")).unwrap_or_default();
-                let msg = format!("{}{at}: {}", config_path.display(), i.message);
-                f.push(if i.error {
-                    fail(msg, i.fix)
-                } else {
-                    warn(msg, Some(i.fix))
-                });
+    match std::fs::read_to_string(&config_path) {
+        Err(e) => f.push(fail(
+            format!("cannot read config {}: {e}", config_path.display()),
+            "check the path given with --config",
+        )),
+        Ok(text) => {
+            cfg = config::read_main(&text).0;
+            let report = lint::lint_main(&config_path, &text, &checkout, &lint::RealFs, None);
+            let mut errors = 0;
+            for d in &report.diagnostics {
+                let msg = format!("{}:{}: {}", d.file.display(), d.line.max(1), d.message);
+                match d.severity {
+                    lint::Severity::Error => {
+                        errors += 1;
+                        f.push(fail(
+                            msg,
+                            d.fix.clone().unwrap_or_else(|| "see `dpgui lint`".into()),
+                        ));
+                    }
+                    lint::Severity::Warning => f.push(warn(msg, d.fix.clone())),
+                    lint::Severity::Info => {}
+                }
             }
             if errors == 0 {
                 f.push(ok(format!(
-                    "config {} parses; model type {}",
+                    "config {} passes the linter; model type {}",
                     config_path.display(),
-                    c.model_type.as_deref().unwrap_or("?")
+                    cfg.model_type.as_deref().unwrap_or("?")
                 )));
             }
-            cfg = c;
-        }
-    }
-    if let Some(ds) = &cfg.dataset {
-        // diffusion-pipe opens it relative to its working directory, the checkout.
-        let p = Path::new(ds);
-        let resolved = if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            checkout.join(p)
-        };
-        if !resolved.is_file() {
-            f.push(fail(
-                format!(
-                    "dataset config {} does not exist (relative paths are taken from the checkout {})",
-                    resolved.display(),
-                    checkout.display()
-                ),
-                "fix `dataset =` in the config, preferably as an absolute path",
-            ));
         }
     }
 

@@ -2,4 +2,5 @@
 //! Not every binary uses every helper, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod configs;
 pub mod venv;
