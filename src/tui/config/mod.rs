@@ -1010,6 +1010,11 @@ fn with_toml(p: PathBuf) -> PathBuf {
     }
 }
 
+/// The file name offered for a new config of `model`.
+fn suggested_name(model: &str) -> String {
+    format!("{model}-lora.toml")
+}
+
 fn submit(s: &mut State, kind: PromptKind, text: String) -> Vec<Command> {
     if text.trim().is_empty() || text.trim().ends_with('/') {
         warn(s, "type a file name");
@@ -1201,6 +1206,13 @@ pub fn overlay_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
                 },
             ),
             KeyCode::Char(ch) if !ctrl(&k) && !alt(&k) => {
+                // The suggested name is replaced by the first character typed (Backspace or
+                // Enter keep it), as a pre-selected default would be.
+                if let PromptKind::NewFile { model } = &kind
+                    && text == suggested_name(model)
+                {
+                    text.clear();
+                }
                 text.push(ch);
                 keep(s, ConfigOverlay::Prompt { kind, text })
             }
@@ -1223,7 +1235,7 @@ pub fn overlay_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
                             s,
                             ConfigOverlay::Prompt {
                                 kind: PromptKind::NewFile { model },
-                                text: format!("{model}-lora.toml"),
+                                text: suggested_name(model),
                             },
                         );
                     }

@@ -502,7 +502,7 @@ fn file_list_creates_duplicates_renames_and_deletes() {
         panic!("{:?}", s.overlay)
     };
     assert_eq!(text, "flux-lora.toml");
-    ctrl_key(&mut s, 'u');
+    // Typing replaces the suggestion (no Ctrl-U needed).
     typ(&mut s, "mine");
     let cmds = press(&mut s, KeyCode::Enter);
     let [
