@@ -511,8 +511,14 @@ pub fn switch_tab(s: &mut State, t: Tab) -> Vec<Command> {
 
 fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
     if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
-        let asked = matches!(&s.overlay, Overlay::Config(o) if matches!(**o, ConfigOverlay::Unsaved { .. }));
-        if s.config.dirty() && !asked && !matches!(s.overlay, Overlay::Stopping { .. }) {
+        // Only a second, deliberate Ctrl-C on the quit question quits without saving: a held key
+        // repeats, and a guard opened by a tab switch or a file switch is not a quit question.
+        let asked_quit = matches!(&s.overlay, Overlay::Config(o)
+            if matches!(**o, ConfigOverlay::Unsaved { then: After::Quit }));
+        if s.config.dirty() && asked_quit && k.kind == KeyEventKind::Repeat {
+            return vec![];
+        }
+        if s.config.dirty() && !asked_quit {
             let cmds = config::leave(s, After::Quit);
             s.status = Some((
                 Level::Warn,

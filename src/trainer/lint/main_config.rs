@@ -433,12 +433,16 @@ fn batch(ctx: &mut Ctx<'_>, top: &dyn TableLike, key: &str) -> Option<Batch> {
 }
 
 fn derived(ps: i64, ga: i64, micro: Option<&Batch>, image_micro: Option<&Batch>) -> Vec<String> {
-    let gpu_counts: Vec<i64> = [1, 2, 4, 8].iter().map(|dp| dp * ps).collect();
+    // Saturating: absurd values must give absurd numbers, never an overflow panic.
+    let gpu_counts: Vec<i64> = [1, 2, 4, 8]
+        .iter()
+        .map(|dp: &i64| dp.saturating_mul(ps))
+        .collect();
     let gpus = |n: i64| format!("{n} GPU{}", if n == 1 { "" } else { "s" });
     let mut lines = Vec::new();
     let dp_list: Vec<String> = gpu_counts
         .iter()
-        .map(|&n| format!("{} → {}", gpus(n), n / ps))
+        .map(|&n| format!("{} → {}", gpus(n), n / ps.max(1)))
         .collect();
     lines.push(if ps == 1 {
         format!(
@@ -455,7 +459,10 @@ fn derived(ps: i64, ga: i64, micro: Option<&Batch>, image_micro: Option<&Batch>)
     let global = |what: &str, per_gpu: i64| {
         let list: Vec<String> = gpu_counts
             .iter()
-            .map(|&n| format!("{} → {}", gpus(n), per_gpu * ga * (n / ps)))
+            .map(|&n| {
+                let global = per_gpu.saturating_mul(ga).saturating_mul(n / ps.max(1));
+                format!("{} → {}", gpus(n), global)
+            })
             .collect();
         format!(
             "global batch size{what} = {per_gpu} per GPU × gradient_accumulation_steps {ga} × \

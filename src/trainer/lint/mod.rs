@@ -133,6 +133,9 @@ pub trait Fs {
     fn list(&self, p: &Path) -> std::io::Result<Vec<String>>;
 }
 
+/// Larger than any real config by far; protects the dashboard from a wrong path.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
 /// The real filesystem.
 pub struct RealFs;
 
@@ -145,7 +148,27 @@ impl Fs for RealFs {
         }
     }
     fn read_to_string(&self, p: &Path) -> std::io::Result<String> {
-        std::fs::read_to_string(p)
+        // A config is a small regular file: a FIFO would block the dashboard, a device or a
+        // multi-GB file would exhaust memory (the linter runs while the user types).
+        use std::io::Read;
+        let meta = std::fs::metadata(p)?;
+        if !meta.is_file() {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(std::io::Error::other(format!(
+                "{} bytes: too big for a config (at most {MAX_CONFIG_BYTES})",
+                meta.len()
+            )));
+        }
+        let mut text = String::new();
+        std::fs::File::open(p)?
+            .take(MAX_CONFIG_BYTES + 1)
+            .read_to_string(&mut text)?;
+        if text.contains('\0') {
+            return Err(std::io::Error::other("binary content (NUL bytes)"));
+        }
+        Ok(text)
     }
     fn list(&self, p: &Path) -> std::io::Result<Vec<String>> {
         Ok(std::fs::read_dir(p)?
@@ -349,5 +372,39 @@ pub fn config_kind(text: &str) -> ConfigKind {
         std::cmp::Ordering::Greater => ConfigKind::Main,
         std::cmp::Ordering::Less => ConfigKind::Dataset,
         std::cmp::Ordering::Equal => ConfigKind::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod guard_tests {
+    use super::*;
+
+    #[test]
+    fn the_real_fs_refuses_what_is_not_a_small_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.toml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        // Would block for ever if it were opened.
+        assert!(RealFs.read_to_string(&fifo).is_err());
+        assert!(RealFs.read_to_string(Path::new("/dev/zero")).is_err());
+        let bin = dir.path().join("bin.toml");
+        std::fs::write(&bin, b"a = 1\n\0").unwrap();
+        assert!(RealFs.read_to_string(&bin).is_err());
+        let big = dir.path().join("big.toml");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_CONFIG_BYTES + 1)
+            .unwrap();
+        assert!(RealFs.read_to_string(&big).is_err());
+    }
+
+    #[test]
+    fn absurd_numbers_do_not_overflow() {
+        let text = "output_dir = '/o'\ndataset = '/d.toml'\nepochs = 1\nsave_every_n_epochs = 1\n\
+                    pipeline_stages = 9223372036854775807\nmicro_batch_size_per_gpu = 9223372036854775807\n\
+                    gradient_accumulation_steps = 9223372036854775807\n[model]\ntype = 'sdxl'\n\
+                    dtype = 'bfloat16'\ncheckpoint_path = '/m.safetensors'\n[optimizer]\ntype = 'adamw'\n";
+        let r = lint_main(Path::new("/c.toml"), text, Path::new("/"), &RealFs, None);
+        assert!(!r.diagnostics.is_empty());
     }
 }

@@ -42,6 +42,10 @@ pub fn read_config(path: &Path) -> Result<String, String> {
     if meta.is_dir() {
         return Err(format!("{} is a directory", path.display()));
     }
+    // A FIFO would block the dashboard; a device has no size to check.
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
     if meta.len() > MAX_CONFIG_BYTES {
         return Err(format!(
             "{} is {} bytes: too large for a config",
@@ -50,7 +54,25 @@ pub fn read_config(path: &Path) -> Result<String, String> {
         ));
     }
     let bytes = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))
+    if bytes.contains(&0) {
+        return Err(format!(
+            "{} is binary (NUL bytes), not a config",
+            path.display()
+        ));
+    }
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))?;
+    // The editor widget addresses lines and columns with u16: beyond that an edit would land
+    // on the wrong line.
+    let long_line = text.lines().any(|l| l.chars().count() > u16::MAX as usize);
+    if text.lines().count() > u16::MAX as usize || long_line {
+        return Err(format!(
+            "{} has more than 65,535 lines or a line longer than 65,535 characters: too large to \
+             edit here (`dpgui lint` still checks it)",
+            path.display()
+        ));
+    }
+    Ok(text)
 }
 
 /// The points of an atomic save a test can stop the process at.
@@ -382,13 +404,30 @@ pub fn list_dir(dir: &Path) -> (PathBuf, Result<Vec<PickEntry>, String>) {
     loop {
         match fs::read_dir(&d) {
             Ok(rd) => {
+                // Every directory is kept (a dir key must be able to reach any of them); files
+                // only up to MAX_ENTRIES, so a huge folder cannot stall the dashboard.
+                let mut files = 0usize;
                 let mut v: Vec<PickEntry> = rd
                     .flatten()
-                    .take(MAX_ENTRIES)
-                    .map(|e| PickEntry {
-                        name: e.file_name().to_string_lossy().into_owned(),
-                        // Symlinks count as what they point to.
-                        dir: fs::metadata(e.path()).is_ok_and(|m| m.is_dir()),
+                    .filter_map(|e| {
+                        // Symlinks count as what they point to; others need no stat.
+                        let dir = match e.file_type() {
+                            Ok(t) if t.is_symlink() => {
+                                fs::metadata(e.path()).is_ok_and(|m| m.is_dir())
+                            }
+                            Ok(t) => t.is_dir(),
+                            Err(_) => false,
+                        };
+                        if !dir {
+                            files += 1;
+                            if files > MAX_ENTRIES {
+                                return None;
+                            }
+                        }
+                        Some(PickEntry {
+                            name: e.file_name().to_string_lossy().into_owned(),
+                            dir,
+                        })
                     })
                     .collect();
                 v.sort_by(|a, b| b.dir.cmp(&a.dir).then_with(|| a.name.cmp(&b.name)));

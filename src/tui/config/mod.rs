@@ -649,7 +649,10 @@ fn files_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
                 .into_iter()
                 .flatten()
                 .any(|b| b.path == f.path && b.dirty);
-            if k.code != KeyCode::Char('c') && open_dirty {
+            // Deleting the open config closes both buffers: no unsaved edit may go with it.
+            let deleting_open = matches!(k.code, KeyCode::Char('d') | KeyCode::Delete)
+                && c.main.as_ref().is_some_and(|b| b.path == f.path);
+            if k.code != KeyCode::Char('c') && (open_dirty || (deleting_open && c.dirty())) {
                 warn(
                     s,
                     format!(
@@ -1142,11 +1145,11 @@ pub fn overlay_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
                 out.extend(perform(s, then));
                 out
             }
-            KeyCode::Esc | KeyCode::Char('c' | 'q') => {
-                info(s, "nothing was done");
+            // Anything else cancels: text typed on after Esc must never answer this question.
+            _ => {
+                info(s, "nothing was done (s save, d discard)");
                 vec![]
             }
-            _ => keep(s, ConfigOverlay::Unsaved { then }),
         },
         ConfigOverlay::Conflict {
             role,
@@ -1185,11 +1188,11 @@ pub fn overlay_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
         }
         ConfigOverlay::ConfirmDelete { path } if !repeat => match k.code {
             KeyCode::Char('y') | KeyCode::Enter => vec![cmd(ConfigCmd::Delete { path })],
-            KeyCode::Char('n' | 'q') | KeyCode::Esc => {
+            // Anything else cancels: text typed on after Esc must never answer this question.
+            _ => {
                 info(s, "nothing was deleted");
                 vec![]
             }
-            _ => keep(s, ConfigOverlay::ConfirmDelete { path }),
         },
         ConfigOverlay::Prompt { kind, mut text } => match k.code {
             KeyCode::Esc => vec![],

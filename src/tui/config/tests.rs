@@ -648,3 +648,58 @@ fn a_change_on_disk_is_noticed_when_the_list_is_refreshed() {
         [ConfigEvent::DiskChanged { deleted: true, .. }]
     ));
 }
+
+#[test]
+fn text_typed_on_after_esc_never_answers_a_question() {
+    let mut s = state();
+    typ(&mut s, "x");
+    press(&mut s, KeyCode::Esc);
+    assert_ne!(s.config.focus, Focus::Editor);
+    // "dtype" in the file list: d asks, t cancels, y does nothing.
+    for c in "dtype".chars() {
+        let cmds = press(&mut s, KeyCode::Char(c));
+        assert!(
+            !cmds
+                .iter()
+                .any(|c| matches!(c, Command::Config(ConfigCmd::Delete { .. }))),
+            "{cmds:?}"
+        );
+    }
+    // (The final `e` of "dtype" went back to the editor; Esc returns to the list.)
+    s.overlay = Overlay::None;
+    if s.config.focus == Focus::Editor {
+        press(&mut s, KeyCode::Esc);
+    }
+    // The open, edited config cannot be deleted at all until saved or discarded.
+    s.config.selected = 0;
+    press(&mut s, KeyCode::Char('d'));
+    assert!(overlay(&s).is_none());
+    assert!(s.status.as_ref().unwrap().1.contains("unsaved changes"));
+    // "qu": q asks, u cancels; nothing quits, nothing is discarded.
+    for c in "qu".chars() {
+        let cmds = press(&mut s, KeyCode::Char(c));
+        assert!(!cmds.contains(&Command::Quit), "{c}: {cmds:?}");
+        assert!(!s.quit);
+    }
+    assert!(s.config.dirty());
+}
+
+#[test]
+fn a_held_ctrl_c_does_not_discard() {
+    let mut s = state();
+    typ(&mut s, "x");
+    ctrl_key(&mut s, 'c');
+    assert!(matches!(overlay(&s), Some(ConfigOverlay::Unsaved { .. })));
+    let repeat = crate::tui::app::update(
+        &mut s,
+        crate::tui::app::Event::Key(crossterm::event::KeyEvent {
+            code: KeyCode::Char('c'),
+            modifiers: KeyModifiers::CONTROL,
+            kind: crossterm::event::KeyEventKind::Repeat,
+            state: crossterm::event::KeyEventState::NONE,
+        }),
+    );
+    assert_eq!(repeat, vec![]);
+    assert!(!s.quit);
+    assert!(s.config.dirty());
+}
