@@ -184,22 +184,12 @@ pub fn stop(
             std::fs::write(&file, b"")
                 .map_err(|e| format!("cannot create {}: {e}", file.display()))?;
             touched = Some(file);
-            if kind == StopKind::SaveNow {
-                return Ok(StopReport {
-                    job: j.id.clone(),
-                    kind,
-                    touched,
-                    ladder: None,
-                    remaining: procs,
-                    port: j.port,
-                    port_free: false,
-                    gpu_memory_after: None,
-                    gpu_note: None,
-                    final_state: None,
-                });
+            if kind == StopKind::SaveAndStop {
+                let _ = journal::write_stop_request(&job.dir, kind);
             }
-            let _ = journal::write_stop_request(&job.dir, kind);
-            if opts.save_timeout.is_zero() {
+            // Save-now continues training; a save-and-stop that is not waited for ends later
+            // (the job list shows it): nothing to verify yet.
+            if kind == StopKind::SaveNow || opts.save_timeout.is_zero() {
                 return Ok(StopReport {
                     job: j.id.clone(),
                     kind,
