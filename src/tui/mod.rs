@@ -87,6 +87,17 @@ async fn event_loop(
     state.config.base =
         std::path::absolute(&settings.diffusion_pipe).unwrap_or(settings.diffusion_pipe.clone());
     state.jobs.attach = opts.attach.clone();
+    let recovery = crate::paths::state_dir().join("recovery");
+    let kept = std::fs::read_dir(&recovery).map_or(0, |rd| rd.flatten().count());
+    if kept > 0 && state.status.is_none() {
+        state.status = Some((
+            app::Level::Warn,
+            format!(
+                "{kept} config(s) with edits unsaved when dpgui last ended without asking are kept in {} (o opens one)",
+                recovery.display()
+            ),
+        ));
+    }
     if opts.attach.is_some() {
         state.tab = app::Tab::Jobs;
     }
@@ -149,7 +160,10 @@ async fn event_loop(
                 Err(_) => return Err(color_eyre::eyre::eyre!("the GPU sampler thread crashed (see the log)")),
             },
             Some(e) = rx.recv() => match e {
-                Fatal(msg) => return Err(color_eyre::eyre::eyre!(msg)),
+                Fatal(msg) => {
+                    config::keep_unsaved(&state.config, &crate::paths::state_dir());
+                    return Err(color_eyre::eyre::eyre!(msg));
+                }
                 Ui(e) => Some(e),
                 Checked(p) => {
                     let review = review_of(&p.0);
@@ -168,8 +182,15 @@ async fn event_loop(
                 config::lint(&state.config).map(Event::Config)
             },
             _ = tokio::time::sleep(wait), if dirty => None,
-            _ = sigterm.recv() => break,
-            _ = sighup.recv() => break,
+            // No one to ask: unsaved edits go to recovery files (the next start says where).
+            _ = sigterm.recv() => {
+                config::keep_unsaved(&state.config, &crate::paths::state_dir());
+                break;
+            }
+            _ = sighup.recv() => {
+                config::keep_unsaved(&state.config, &crate::paths::state_dir());
+                break;
+            }
         };
         if let Some(ev) = ev {
             let redraw_now = matches!(ev, Event::Key(_) | Event::Mouse(_) | Event::Resize(..));

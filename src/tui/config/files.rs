@@ -20,6 +20,18 @@ const MAX_RECENT: usize = 12;
 /// Entries a picker listing keeps.
 const MAX_ENTRIES: usize = 5000;
 
+/// Where unsaved edits of `path` are kept when the dashboard ends without asking (SIGHUP from a
+/// dropped SSH connection, SIGTERM, a fatal error): `<state>/recovery/NAME.<hash of the path>`.
+pub fn recovery_path(state_dir: &Path, path: &Path) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut h);
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    state_dir
+        .join("recovery")
+        .join(format!("{name}.{:016x}", h.finish()))
+}
+
 /// Where the previous version of `path` is kept by a save: `NAME.bak` beside it.
 pub fn backup_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();

@@ -1126,6 +1126,26 @@ pub fn wheel(s: &mut State, hit: Hit, down: bool) {
     }
 }
 
+/// Writes every buffer with unsaved edits to its recovery file (see `files::recovery_path`); for
+/// the exits that cannot ask (SIGHUP, SIGTERM, a fatal error). Returns the files written.
+pub fn keep_unsaved(c: &ConfigState, state_dir: &Path) -> Vec<PathBuf> {
+    let mut kept = Vec::new();
+    for b in [&c.main, &c.dataset]
+        .into_iter()
+        .flatten()
+        .filter(|b| b.dirty)
+    {
+        let dest = files::recovery_path(state_dir, &b.path);
+        if let Some(dir) = dest.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if crate::jobs::journal::write_atomic(&dest, b.editor.text().as_bytes()).is_ok() {
+            kept.push(dest);
+        }
+    }
+    kept
+}
+
 /// Keys of the Config tab's dialogs.
 pub fn overlay_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
     let Overlay::Config(o) = std::mem::replace(&mut s.overlay, Overlay::None) else {
@@ -1497,6 +1517,11 @@ pub fn run(c: ConfigCmd, ctx: &Ctx) -> Option<ConfigEvent> {
             then,
         } => {
             let outcome = files::save_checked(&path, &text, expected.as_deref(), force);
+            if matches!(outcome, SaveOutcome::Saved { .. }) {
+                // Saved: an older recovery copy of this file is obsolete.
+                let _ =
+                    std::fs::remove_file(files::recovery_path(&crate::paths::state_dir(), &path));
+            }
             ConfigEvent::Saved {
                 role,
                 path,

@@ -703,3 +703,26 @@ fn a_held_ctrl_c_does_not_discard() {
     assert!(!s.quit);
     assert!(s.config.dirty());
 }
+
+#[test]
+fn unsaved_edits_are_kept_when_nobody_can_be_asked() {
+    let mut s = state();
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        keep_unsaved(&s.config, dir.path()).is_empty(),
+        "nothing unsaved yet"
+    );
+    typ(&mut s, "# mine\n");
+    let kept = keep_unsaved(&s.config, dir.path());
+    assert_eq!(
+        kept,
+        vec![files::recovery_path(dir.path(), Path::new("/w/train.toml"))]
+    );
+    assert_eq!(std::fs::read_to_string(&kept[0]).unwrap(), buf_text(&s));
+    assert!(buf_text(&s).starts_with("# mine"));
+    // Two files of the same name in different folders do not share a recovery file.
+    assert_ne!(
+        files::recovery_path(dir.path(), Path::new("/a/train.toml")),
+        files::recovery_path(dir.path(), Path::new("/b/train.toml"))
+    );
+}
