@@ -8,18 +8,9 @@ use crate::trainer::lint::{
     self, ConfigKind, Diagnostic, RealFs, Severity, config_kind, lint_dataset, lint_main,
 };
 
-/// Text for a terminal: control characters (escape sequences, newlines that could fake extra
-/// lines) shown as `\xNN`. Config values are anyone's text.
+/// Config values are anyone's text: control characters shown as `\xNN`.
 fn escaped(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() {
-            out.push_str(&format!("\\x{:02x}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::units::escape_controls(s, false).into_owned()
 }
 
 fn severity_word(s: Severity) -> &'static str {

@@ -24,20 +24,10 @@ pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> color_eyre::Result<()> {
 /// A command line for a terminal: control characters (escape sequences, newlines that could fake
 /// extra lines) shown as `\xNN`, as `ps` does; any user can choose their argv.
 pub(crate) fn shown(args: &[String]) -> String {
-    let mut out = String::new();
-    for (i, a) in args.iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        for c in a.chars() {
-            if c.is_control() {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            } else {
-                out.push(c);
-            }
-        }
-    }
-    out
+    args.iter()
+        .map(|a| crate::units::escape_controls(a, false))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn icon(s: &Status) -> &'static str {

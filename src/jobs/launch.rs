@@ -132,7 +132,7 @@ pub fn preflight(
             "check the path given with --config",
         )),
         Ok(text) => {
-            cfg = config::read_main(&text).0;
+            cfg = config::read_main(&text);
             let report = lint::lint_main(&config_path, &text, &checkout, &lint::RealFs, None);
             let mut errors = 0;
             for d in &report.diagnostics {

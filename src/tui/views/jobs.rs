@@ -56,18 +56,7 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
 
 /// `s` with control characters (but tabs) shown as `\xNN`; borrowed when there are none.
 pub fn esc(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(|c| c.is_control() && c != '\t') {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if c.is_control() && c != '\t' {
-            let _ = write!(out, "\\x{:02x}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
+    crate::units::escape_controls(s, true)
 }
 
 /// The first `max_cols` columns of a log line into `out`: tabs expanded to 8-column stops,
