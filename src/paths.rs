@@ -21,6 +21,11 @@ pub fn state_dir() -> PathBuf {
     xdg("XDG_STATE_HOME", ".local/state").join("dpgui")
 }
 
+/// `$XDG_CACHE_HOME/dpgui` (dataset scan results: safe to delete, rebuilt on the next scan).
+pub fn cache_dir() -> PathBuf {
+    xdg("XDG_CACHE_HOME", ".cache").join("dpgui")
+}
+
 pub fn config_file() -> PathBuf {
     config_dir().join("config.toml")
 }

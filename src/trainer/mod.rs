@@ -2,6 +2,7 @@
 //! data handed in by the caller (and, in `progress::scan_history`, a file it is pointed at).
 
 pub mod config;
+pub mod dataset;
 pub mod launch;
 pub mod lint;
 pub mod pin;

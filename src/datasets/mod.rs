@@ -1,0 +1,1 @@
+//! Dataset directories on disk: the scan (being written).

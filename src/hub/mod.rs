@@ -1,0 +1,1 @@
+//! Hugging Face Hub downloads (being written).
