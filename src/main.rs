@@ -117,6 +117,24 @@ enum Cmd {
         json: bool,
     },
     /// Check a main or dataset config (and the dataset configs it references); exit 1 on error.
+    /// What diffusion-pipe will see in a dataset: counts, problems, size buckets and (with a
+    /// training config) the global batch and steps per epoch; exit 1 on an error-level problem.
+    Dataset {
+        /// A dataset config, a training config (its dataset is used) or a directory.
+        #[arg(value_name = "DATASET")]
+        dataset: PathBuf,
+        /// The training config whose batch sizes and model give the steps per epoch.
+        #[arg(long, value_name = "TRAIN.toml")]
+        config: Option<PathBuf>,
+        /// GPU count for the global batch (default: the GPUs NVML sees, else 1).
+        #[arg(long)]
+        gpus: Option<u64>,
+        /// Ignore the scan cache: read every file's header again.
+        #[arg(long)]
+        rescan: bool,
+        #[arg(long)]
+        json: bool,
+    },
     Lint {
         /// The config file (TOML).
         #[arg(id = "lint_config", value_name = "CONFIG")]
@@ -163,6 +181,33 @@ enum Cmd {
     },
     /// Open the dashboard on a job.
     Attach { job: String },
+    /// Download from the Hugging Face Hub into the hub cache Python shares; print the local path.
+    Fetch {
+        /// Repo id, e.g. stabilityai/stable-diffusion-xl-base-1.0.
+        repo: String,
+        /// Files in the repo (default: what fits --key, else the whole repo).
+        files: Vec<String>,
+        /// Branch, tag or commit.
+        #[arg(long, value_name = "R", default_value = "main")]
+        revision: String,
+        /// Write the local path into this training config (comments and formatting kept).
+        #[arg(long, value_name = "CONFIG", requires = "key")]
+        into: Option<PathBuf>,
+        /// The config key, e.g. model.checkpoint_path.
+        #[arg(long, value_name = "KEY", requires = "into")]
+        key: Option<String>,
+        /// Download into this directory instead of the hub cache.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Use only the cache, as HF_HUB_OFFLINE=1 does.
+        #[arg(long)]
+        offline: bool,
+        /// List the repo's files with sizes (and what fits --key); download nothing.
+        #[arg(long)]
+        list: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// The detached job supervisor (started by launch).
     #[command(name = "__supervise", hide = true)]
     Supervise { job_dir: PathBuf },
@@ -197,8 +242,11 @@ fn main() -> color_eyre::Result<()> {
     color_eyre::install()?;
     let cli = Cli::parse();
     let guard = init_logging();
+    // `launch` and `dataset` have a `--config` of their own (a training config); clap hands its
+    // value to the global one too, which must then not be read as dpgui's config file.
+    let own_config = matches!(cli.cmd, Some(Cmd::Launch { .. } | Cmd::Dataset { .. }));
     let overrides = dpgui::settings::Overrides {
-        config_file: cli.config.clone(),
+        config_file: cli.config.clone().filter(|_| !own_config),
         diffusion_pipe: cli.diffusion_pipe.clone(),
         python: cli.python.clone(),
         refresh_secs: cli.refresh,
@@ -312,6 +360,44 @@ fn main() -> color_eyre::Result<()> {
             dpgui::cli::jobs::launch(&settings, req, dry_run, json)?
         }
         Some(Cmd::Lint { config, json }) => dpgui::cli::lint::lint(&settings, &config, json)?,
+        Some(Cmd::Dataset {
+            dataset,
+            config: train_config,
+            gpus,
+            rescan,
+            json,
+        }) => dpgui::cli::dataset::dataset(
+            &settings,
+            &dataset,
+            train_config.as_deref(),
+            gpus,
+            json,
+            rescan,
+        )?,
+        Some(Cmd::Fetch {
+            repo,
+            files,
+            revision,
+            into,
+            key,
+            dir,
+            offline,
+            list,
+            json,
+        }) => dpgui::cli::fetch::fetch(
+            &settings,
+            dpgui::cli::fetch::FetchArgs {
+                repo,
+                files,
+                revision,
+                into,
+                key,
+                dir,
+                offline,
+                list,
+                json,
+            },
+        )?,
         Some(Cmd::Jobs { json }) => dpgui::cli::jobs::jobs(json)?,
         Some(Cmd::Stop {
             job,

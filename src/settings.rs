@@ -43,6 +43,14 @@ pub const KEYS: &[(&str, &str)] = &[
         "config_dirs",
         "directories the Config tab lists training configs from, e.g. [\"~/train\"] (default: the current directory and dpgui's config dir)",
     ),
+    (
+        "image_protocol",
+        "how the Datasets tab previews images: auto (ask the terminal), kitty, sixel, iterm2, halfblocks",
+    ),
+    (
+        "hub_sources",
+        "known-good Hugging Face sources per model type, listed before the built-in ones: [[hub_sources]] model = \"sdxl\", key = \"checkpoint_path\", repo = \"owner/name\", path = \"file.safetensors\", note = \"...\"",
+    ),
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -58,6 +66,8 @@ struct FileConfig {
     job_interrupt_grace_secs: Option<f64>,
     job_terminate_grace_secs: Option<f64>,
     config_dirs: Option<Vec<PathBuf>>,
+    image_protocol: Option<String>,
+    hub_sources: Option<Vec<crate::hub::HubSource>>,
 }
 
 /// Values given on the command line (None = not given).
@@ -109,6 +119,10 @@ pub struct Settings {
     pub job_terminate_grace: Duration,
     /// Where the Config tab lists configs from (absolute; `~` expanded).
     pub config_dirs: Vec<PathBuf>,
+    /// auto, kitty, sixel, iterm2 or halfblocks.
+    pub image_protocol: String,
+    /// Hub download suggestions per model type: the configured ones, then the built-in ones.
+    pub hub_sources: Vec<crate::hub::HubSource>,
     pub problems: Vec<ConfigProblem>,
 }
 
@@ -279,6 +293,20 @@ pub fn resolve(o: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Settings 
         }
     };
     let config_dirs = config_dirs(file.config_dirs);
+    let hub_sources = crate::hub::merge_sources(file.hub_sources.unwrap_or_default());
+    let image_protocol = match file.image_protocol.as_deref() {
+        None => "auto".to_string(),
+        Some(p @ ("auto" | "kitty" | "sixel" | "iterm2" | "halfblocks")) => p.to_string(),
+        Some(other) => {
+            problems.push(ConfigProblem {
+                line: 0,
+                message: format!(
+                    "image_protocol `{other}` is not one of auto, kitty, sixel, iterm2, halfblocks; using auto"
+                ),
+            });
+            "auto".to_string()
+        }
+    };
     Settings {
         config_file,
         config_file_exists: exists,
@@ -311,6 +339,8 @@ pub fn resolve(o: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Settings 
             3600.0,
         ),
         config_dirs,
+        image_protocol,
+        hub_sources,
         problems,
     }
 }

@@ -1,5 +1,7 @@
 //! Headless subcommands. Each renders the same `system` results the Environment tab shows.
 
+pub mod dataset;
+pub mod fetch;
 pub mod jobs;
 pub mod lint;
 

@@ -16,6 +16,7 @@ use crate::system::inventory::{FreeReport, Inventory, LeftoverGroup};
 use crate::trainer::launch::JobOptions;
 use crate::trainer::progress::Progress;
 use crate::tui::config::{self, After, ConfigCmd, ConfigEvent, ConfigOverlay, ConfigState};
+use crate::tui::datasets::{self, DatasetsCmd, DatasetsEvent, DatasetsState};
 use crate::tui::jobs::{self, JobLogs, JobsState, LaunchDialog, Review, Shared};
 use crate::tui::views;
 
@@ -142,6 +143,7 @@ pub struct State {
     pub env: EnvState,
     pub jobs: JobsState,
     pub config: ConfigState,
+    pub datasets: DatasetsState,
     pub status: Option<(Level, String)>,
     pub info: AppInfo,
     pub size: Rect,
@@ -164,6 +166,7 @@ impl State {
             env: EnvState::default(),
             jobs: JobsState::default(),
             config: ConfigState::default(),
+            datasets: DatasetsState::default(),
             status,
             info,
             size: Rect::new(0, 0, 80, 24),
@@ -305,6 +308,8 @@ pub enum Command {
     NewLaunchWith(std::path::PathBuf),
     /// The Config tab's file I/O and linting.
     Config(ConfigCmd),
+    /// The Datasets tab's scans and file I/O.
+    Datasets(DatasetsCmd),
     /// Run the pre-flight (claims a port until launched or cancelled).
     Preflight {
         config: std::path::PathBuf,
@@ -336,6 +341,7 @@ pub enum Event {
     Launched(Result<String, String>),
     JobStopDone(Result<Box<StopReport>, String>),
     Config(ConfigEvent),
+    Datasets(DatasetsEvent),
 }
 
 pub fn update(s: &mut State, ev: Event) -> Vec<Command> {
@@ -348,6 +354,7 @@ pub fn update(s: &mut State, ev: Event) -> Vec<Command> {
             vec![]
         }
         Event::Config(e) => config::event(s, e),
+        Event::Datasets(e) => datasets::event(s, e),
         Event::Gpu(feed) => {
             s.env.gpu = Some(feed);
             s.enrich_gpu();
@@ -502,6 +509,9 @@ pub fn switch_tab(s: &mut State, t: Tab) -> Vec<Command> {
         return config::leave(s, After::Tab(t));
     }
     s.tab = t;
+    if t == Tab::Datasets {
+        return datasets::entered(s);
+    }
     if t == Tab::Config {
         // The workspace may have changed since it was listed.
         return vec![Command::Config(ConfigCmd::Scan)];
@@ -516,6 +526,9 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
         let asked_quit = matches!(&s.overlay, Overlay::Config(o)
             if matches!(**o, ConfigOverlay::Unsaved { then: After::Quit }));
         if s.config.dirty() && asked_quit && k.kind == KeyEventKind::Repeat {
+            return vec![];
+        }
+        if k.kind != KeyEventKind::Repeat && datasets::guard_quit(s) {
             return vec![];
         }
         if s.config.dirty() && !asked_quit {
@@ -632,6 +645,9 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
     if config::takes_first(s, &k) {
         return config::key(s, k);
     }
+    if datasets::wants_key(s, &k) {
+        return datasets::key(s, k);
+    }
     match k.code {
         KeyCode::Char('q') => return config::leave(s, After::Quit),
         KeyCode::Char('?') => s.overlay = Overlay::Help,
@@ -645,12 +661,16 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
             if s.tab == Tab::Config {
                 return vec![Command::Refresh, Command::Config(ConfigCmd::Scan)];
             }
+            if s.tab == Tab::Datasets {
+                return vec![Command::Refresh, Command::Datasets(DatasetsCmd::Discover)];
+            }
             return vec![Command::Refresh];
         }
         KeyCode::Esc => s.status = None,
         _ if s.tab == Tab::Environment => return env_key(s, k),
         _ if s.tab == Tab::Jobs => return jobs::key(s, k),
         _ if s.tab == Tab::Config => return config::key(s, k),
+        _ if s.tab == Tab::Datasets => return datasets::key(s, k),
         _ => {}
     }
     vec![]

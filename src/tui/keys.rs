@@ -83,6 +83,34 @@ pub const JOBS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The Datasets tab: the list, a directory, the media browser, the caches.
+pub const DATASETS: &[(&str, &str)] = &[
+    ("", "── dataset list ──"),
+    ("↑ ↓ / k j", "select a dataset (g G / Home End: first / last)"),
+    ("Enter / l", "open its first [[directory]]: buckets and problems"),
+    ("r / f", "scan again (unchanged files come from the scan cache) / scan every file afresh"),
+    ("x", "cancel the scan under way"),
+    ("t", "the training config whose batch sizes give the steps per epoch (cycles)"),
+    ("+ / -", "double / halve the GPU count for the steps per epoch"),
+    ("c", "the caches of its directories"),
+    ("a / d", "add a directory / remove an added one"),
+    ("e", "edit the dataset config in the Config tab"),
+    ("", "── directory ──"),
+    ("↑ ↓ / k j", "select a problem"),
+    ("Enter", "browse the files of the problem"),
+    ("m", "browse every medium of the directory"),
+    ("Tab / ] , Shift-Tab / [", "next / previous [[directory]]"),
+    ("Esc / h", "back to the list"),
+    ("", "── media browser ──"),
+    ("↑ ↓ / n p", "next / previous file (PgUp PgDn, g G)"),
+    ("e / Enter", "edit the caption (creates name.txt when there is none)"),
+    ("Ctrl-S", "save the caption (atomic)"),
+    ("Esc", "stop editing (asks when unsaved: s save, d discard); again: back"),
+    ("v", "show / hide the image preview"),
+    ("", "── caches ──"),
+    ("D / Delete", "delete the selected cache (confirm with y)"),
+];
+
 /// The Config tab: a file list, the editor and the problems list.
 pub const CONFIG: &[(&str, &str)] = &[
     ("", "── file list ──"),
@@ -151,7 +179,7 @@ pub fn for_tab(tab: Tab) -> &'static [(&'static str, &'static str)] {
         Tab::Environment => ENVIRONMENT,
         Tab::Jobs => JOBS,
         Tab::Config => CONFIG,
-        _ => &[],
+        Tab::Datasets => DATASETS,
     }
 }
 
@@ -163,7 +191,7 @@ pub fn hints(tab: Tab) -> &'static str {
         }
         Tab::Jobs => "↑↓ select  ⏎ open  n new job  s save&stop  c save  x stop  K kill  ? help",
         Tab::Config => "↑↓ select  ⏎ open  n new  o open path  c copy  r rename  d delete  ? help",
-        _ => "1-4 tabs  ? help  q quit",
+        Tab::Datasets => "↑↓ select  ⏎ open  r rescan  x cancel  t training  +/- GPUs  c caches  a add dir  ? help",
     }
 }
 
@@ -172,6 +200,9 @@ pub fn hints(tab: Tab) -> &'static str {
 pub fn hints_for(s: &State) -> &'static str {
     if s.tab == Tab::Config {
         return config_hints(s);
+    }
+    if s.tab == Tab::Datasets {
+        return datasets_hints(s);
     }
     if s.tab != Tab::Jobs {
         return hints(s.tab);
@@ -217,5 +248,21 @@ fn config_hints(s: &State) -> &'static str {
         Focus::Files => {
             "⏎ open  e editor  n new  c copy  r rename  d delete  w close  ^S save  ^L launch  ? help"
         }
+    }
+}
+
+fn datasets_hints(s: &State) -> &'static str {
+    use super::datasets::{Ask, View};
+    let d = &s.datasets;
+    match (&d.ask, &d.view) {
+        (Some(Ask::AddDirectory(_)), _) => "type a directory  ⏎ add  Esc cancel",
+        (Some(Ask::DeleteCache { .. }), _) => "y delete the cache  any other key keeps it",
+        (_, View::List) => hints(Tab::Datasets),
+        (_, View::Directory { .. }) => {
+            "↑↓ problem  ⏎ its files  m all media  Tab next directory  c caches  Esc back  ? help"
+        }
+        (_, View::Browser(b)) if b.edit.is_some() => "type the caption  ^S save  Esc done",
+        (_, View::Browser(_)) => "↑↓/n p file  e edit caption  v preview  Esc back  ? help",
+        (_, View::Cache { .. }) => "↑↓ select  D delete (asks)  Esc back",
     }
 }

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod bench;
 pub mod config;
+pub mod datasets;
 pub mod jobs;
 pub mod keys;
 pub mod theme;
@@ -41,6 +42,12 @@ pub struct Options {
 
 /// Minimum time between two frames (~30 fps): bursts of events coalesce into one draw.
 const FRAME: Duration = Duration::from_millis(33);
+
+/// How often a running dataset scan's progress is redrawn.
+const SCAN_POLL: Duration = Duration::from_millis(200);
+
+/// How often the dataset on screen is checked for changed files (directory times only).
+const DATASET_WATCH: Duration = Duration::from_secs(3);
 
 /// The Config tab re-lints this long after the last keystroke.
 const LINT_DEBOUNCE: Duration = Duration::from_millis(150);
@@ -107,6 +114,9 @@ async fn event_loop(
     if opts.exit_after_first_frame {
         return Ok(());
     }
+    // Ask the terminal for its graphics protocol now: the answer is read from stdin, which the
+    // event stream below takes over.
+    state.datasets.graphics = datasets::preview::init(&settings.image_protocol);
 
     let backend = opts
         .gpu_backend
@@ -115,6 +125,15 @@ async fn event_loop(
         gpu::spawn_sampler(backend, settings.refresh, gpu::DEFAULT_HISTORY_LEN);
 
     let (tx, mut rx) = mpsc::channel::<Msg>(64);
+    // The Datasets tab's results: sent from scan threads and from the loop itself.
+    let (dtx, mut drx) = mpsc::unbounded_channel::<datasets::DatasetsEvent>();
+    let dsend: datasets::run::Send = Arc::new(move |e| {
+        let _ = dtx.send(e);
+    });
+    let mut scan_tick = tokio::time::interval(SCAN_POLL);
+    scan_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut watch_tick = tokio::time::interval(DATASET_WATCH);
+    watch_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let (refresh_tx, refresh_rx) = watch::channel(0u64);
     spawn_inventory(settings.clone(), gpu_rx.clone(), refresh_rx, tx.clone());
     let mut checks_task = Some(spawn_checks(settings.clone(), gpu_rx.clone(), tx.clone()));
@@ -170,6 +189,19 @@ async fn event_loop(
                     pending = Some(p);
                     Some(Event::Review(Box::new(review)))
                 }
+            },
+            Some(e) = drx.recv() => Some(Event::Datasets(e)),
+            // A scan under way: redraw its progress.
+            _ = scan_tick.tick(), if state.datasets.sources.iter().any(|s| s.scan.is_some()) => {
+                dirty = true;
+                None
+            },
+            // Files changed under the dataset on screen: scan it again (cached, incremental).
+            _ = watch_tick.tick(), if state.tab == app::Tab::Datasets => {
+                if let Some(c) = datasets::run::changed(&state) {
+                    datasets::run::run(c, &state.config.files, &state.config.base, &crate::paths::state_dir(), dsend.clone());
+                }
+                None
             },
             _ = log_tick.tick(), if state.jobs.logs.is_some() => {
                 if poll_logs(&state, &tx) {
@@ -277,6 +309,13 @@ async fn event_loop(
                         lint_at = Some(tokio::time::Instant::now() + delay);
                     }
                     Command::Config(c) => queue.extend(config_io(&mut state, &settings, c)),
+                    Command::Datasets(c) => datasets::run::run(
+                        c,
+                        &state.config.files,
+                        &state.config.base,
+                        &crate::paths::state_dir(),
+                        dsend.clone(),
+                    ),
                     Command::Preflight {
                         config,
                         gpus,

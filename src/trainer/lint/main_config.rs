@@ -29,10 +29,70 @@ pub(crate) struct MainOutcome {
 
 const MISSING_AT: Option<Range<usize>> = Some(0..0);
 
-/// A batch size: one number, or `[[resolution, n], ...]`.
-enum Batch {
+/// A batch size: one number, or `[[resolution, n], ...]` (in file order, duplicates kept).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Batch {
     One(i64),
     PerResolution(Vec<(f64, i64)>),
+}
+
+/// What train.py reads from a main config to size its batches (for
+/// `trainer::dataset::buckets`). `None` in a field: set, but not usable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchSettings {
+    /// `micro_batch_size_per_gpu` (1 when absent).
+    pub micro: Option<Batch>,
+    /// `image_micro_batch_size_per_gpu`, for 1-frame buckets; `micro` when absent.
+    pub image_micro: Option<Batch>,
+    /// `gradient_accumulation_steps` (1 when absent).
+    pub gradient_accumulation_steps: Option<i64>,
+    /// `pipeline_stages` (1 when absent): data-parallel size = GPUs / pipeline_stages.
+    pub pipeline_stages: Option<i64>,
+    /// `[model] type`.
+    pub model_type: Option<String>,
+    /// `[model] ckpt_path` and `transformer_path` as written: where Wan's config.json is,
+    /// which tells Wan 2.2 5B (its own size rounding and frame rate) apart.
+    pub ckpt_path: Option<String>,
+    pub transformer_path: Option<String>,
+}
+
+/// Reads [`BatchSettings`] with the linter's own readers (their findings are dropped).
+/// None when `text` is not valid TOML.
+pub fn batch_settings(text: &str) -> Option<BatchSettings> {
+    let mut ctx = Ctx::new(Path::new(""), text);
+    let doc = ctx.parse()?;
+    let top: &dyn TableLike = doc.as_table();
+    // Outer None: absent; inner None: set but unusable.
+    let read = |ctx: &mut Ctx<'_>, key: &str| top.get(key).map(|_| batch(ctx, top, key));
+    let micro = read(&mut ctx, "micro_batch_size_per_gpu").unwrap_or(Some(Batch::One(1)));
+    let image_micro = read(&mut ctx, "image_micro_batch_size_per_gpu").unwrap_or(micro.clone());
+    let mut g = Get {
+        ctx: &mut ctx,
+        table: top,
+        section: "",
+    };
+    let mut int = |key: &str| match top.get(key) {
+        None => Some(1),
+        Some(_) => g.int(key, 1).map(|v| v.0),
+    };
+    let gradient_accumulation_steps = int("gradient_accumulation_steps");
+    let pipeline_stages = int("pipeline_stages");
+    let model = top.get("model").and_then(Item::as_table_like);
+    let model_str = |key: &str| {
+        model
+            .and_then(|m| m.get(key))
+            .and_then(Item::as_str)
+            .map(str::to_string)
+    };
+    Some(BatchSettings {
+        micro,
+        image_micro,
+        gradient_accumulation_steps,
+        pipeline_stages,
+        model_type: model_str("type"),
+        ckpt_path: model_str("ckpt_path"),
+        transformer_path: model_str("transformer_path"),
+    })
 }
 
 pub(crate) fn check(

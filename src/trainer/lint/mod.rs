@@ -21,6 +21,7 @@ pub use dataset::{
     ParseError, Resolution, parse_dataset,
 };
 pub use keys::{BUILTIN_OPTIMIZERS, DATASET_SETTINGS, MAIN_KEYS};
+pub use main_config::{Batch, BatchSettings, batch_settings};
 pub use model::{DTYPES, Expect, PathKey, TEXT_ENCODERS, alternatives, model_types, path_key};
 pub use paths::{looks_like_hub_id, resolve};
 

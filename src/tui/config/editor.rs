@@ -165,6 +165,11 @@ impl Editor {
         &mut self.ta
     }
 
+    /// For drawing with the widget's own renderer (the caption editor).
+    pub fn widget(&self) -> &TextArea<'static> {
+        &self.ta
+    }
+
     /// The (row, char column) drawn at display column `col` of `row` (clamped to the text).
     pub fn position_at(&self, row: usize, col: usize) -> (usize, usize) {
         let c = self.ta.screen_to_data(row, col);

@@ -2,10 +2,10 @@
 //! handling in `app` so clicks land where things are drawn.
 
 pub mod config;
+pub mod datasets;
 pub mod dialogs;
 pub mod environment;
 pub mod jobs;
-pub mod placeholder;
 
 use ratatui::Frame;
 use ratatui::layout::{Position, Rect};
@@ -44,12 +44,7 @@ pub fn frame_layout(area: Rect) -> FrameLayout {
 const BRAND: &str = " dpgui ";
 
 fn tab_label(t: Tab) -> String {
-    match t {
-        Tab::Environment | Tab::Config | Tab::Jobs => {
-            format!(" {} {} ", t.index() + 1, t.title())
-        }
-        _ => format!(" {} {} (coming) ", t.index() + 1, t.title()),
-    }
+    format!(" {} {} ", t.index() + 1, t.title())
 }
 
 /// Screen rectangles of the tab titles.
@@ -79,7 +74,7 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme) {
         Tab::Environment => environment::draw(f, s, theme, l.body),
         Tab::Jobs => jobs::draw(f, s, theme, l.body),
         Tab::Config => config::draw(f, s, theme, l.body),
-        t => placeholder::draw(f, t, theme, l.body),
+        Tab::Datasets => datasets::draw(f, s, theme, l.body),
     }
     draw_status(f, s, theme, l.status);
     dialogs::draw(f, s, theme, area);

@@ -1,0 +1,224 @@
+//! The incremental scan cache: per scanned directory one JSON file under
+//! `crate::paths::cache_dir()/scans/`, named by a hash of the directory's canonical path, holding
+//! each file's facts keyed by (name, size, mtime ns, inode). A file whose key is unchanged is not
+//! read again. A missing, corrupt or foreign cache file only means a full rescan.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::MediaHeader;
+use crate::trainer::dataset::files::{FileKind, classify};
+
+/// Bumped whenever what is stored (or how it is computed) changes: older files are ignored.
+const FORMAT: u32 = 1;
+
+/// What reading one file found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Facts {
+    /// A medium's header (or, for an unknown suffix, whether PIL would open it).
+    Header(Result<MediaHeader, String>),
+    /// A caption file: `Ok(empty)` or why diffusion-pipe could not read it.
+    Caption(Result<bool, String>),
+}
+
+/// The identity a cached fact is valid for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FileKey {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ino: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Entry {
+    pub name: String,
+    pub key: FileKey,
+    pub facts: Facts,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    format: u32,
+    /// The canonical directory (a hash collision or a copied file must not be trusted).
+    path: String,
+    /// Video facts hold only for the ffprobe that produced them.
+    ffprobe: Option<String>,
+    entries: Vec<Entry>,
+}
+
+/// Where scans are remembered. `reuse(false)` (a forced rescan) reads nothing but still writes
+/// the fresh results.
+#[derive(Clone, Debug)]
+pub struct ScanCache {
+    dir: PathBuf,
+    reuse: bool,
+}
+
+/// FNV-1a, 64 bits: stable across Rust releases (the std hasher is not), so cache names last.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+impl ScanCache {
+    /// Uses `dir` (created on the first save; tests pass a temporary one). Never fails: a cache
+    /// that cannot be read or written only costs a full scan.
+    pub fn open(dir: impl Into<PathBuf>) -> ScanCache {
+        ScanCache {
+            dir: dir.into(),
+            reuse: true,
+        }
+    }
+
+    /// `crate::paths::cache_dir()/scans`.
+    pub fn default_dir() -> PathBuf {
+        crate::paths::cache_dir().join("scans")
+    }
+
+    pub fn open_default() -> ScanCache {
+        ScanCache::open(ScanCache::default_dir())
+    }
+
+    /// `false`: ignore what is stored (a forced rescan); results are still saved.
+    pub fn reuse(mut self, reuse: bool) -> ScanCache {
+        self.reuse = reuse;
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The cache file for a directory (given canonical, as the scan does).
+    pub fn file_for(&self, canonical_dir: &Path) -> PathBuf {
+        use std::os::unix::ffi::OsStrExt;
+        let h = fnv1a(canonical_dir.as_os_str().as_bytes());
+        self.dir.join(format!("{h:016x}.json"))
+    }
+
+    /// The stored facts for `canonical_dir`, by file name; empty when there is nothing usable.
+    /// Video facts are dropped when they came from another ffprobe.
+    pub(crate) fn load(
+        &self,
+        canonical_dir: &Path,
+        ffprobe: Option<&str>,
+    ) -> HashMap<String, (FileKey, Facts)> {
+        if !self.reuse {
+            return HashMap::new();
+        }
+        let Ok(bytes) = std::fs::read(self.file_for(canonical_dir)) else {
+            return HashMap::new();
+        };
+        let Ok(stored) = serde_json::from_slice::<Stored>(&bytes) else {
+            tracing::info!(dir = %canonical_dir.display(), "scan cache unreadable: full rescan");
+            return HashMap::new();
+        };
+        if stored.format != FORMAT || stored.path != canonical_dir.to_string_lossy() {
+            return HashMap::new();
+        }
+        let same_ffprobe = stored.ffprobe.as_deref() == ffprobe;
+        stored
+            .entries
+            .into_iter()
+            .filter(|e| same_ffprobe || classify(&e.name) != FileKind::Video)
+            .map(|e| (e.name, (e.key, e.facts)))
+            .collect()
+    }
+
+    /// Replaces the stored facts for `canonical_dir` (temp file, fsync, rename, fsync of the
+    /// directory).
+    pub(crate) fn save(
+        &self,
+        canonical_dir: &Path,
+        ffprobe: Option<&str>,
+        entries: Vec<Entry>,
+    ) -> std::io::Result<()> {
+        let stored = Stored {
+            format: FORMAT,
+            path: canonical_dir.to_string_lossy().into_owned(),
+            ffprobe: ffprobe.map(str::to_string),
+            entries,
+        };
+        let bytes = serde_json::to_vec(&stored).map_err(std::io::Error::other)?;
+        let path = self.file_for(canonical_dir);
+        std::fs::create_dir_all(&self.dir)?;
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self
+            .dir
+            .join(format!(".scan.tmp.{}.{seq}", std::process::id()));
+        let result = (|| {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            if let Ok(d) = std::fs::File::open(&self.dir) {
+                let _ = d.sync_all();
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_is_the_published_function() {
+        // Test vectors from the FNV reference (draft-eastlake-fnv): "" and "a".
+        assert_eq!(fnv1a(b""), 0xcbf29ce484222325);
+        assert_eq!(fnv1a(b"a"), 0xaf63dc4c8601ec8c);
+    }
+
+    #[test]
+    fn round_trip_and_foreign_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = ScanCache::open(tmp.path().join("scans"));
+        let dir = Path::new("/data/set");
+        let key = FileKey {
+            size: 10,
+            mtime_ns: 5,
+            ino: 7,
+        };
+        let img = Entry {
+            name: "a.png".into(),
+            key,
+            facts: Facts::Header(Err("corrupt".into())),
+        };
+        let vid = Entry {
+            name: "v.mp4".into(),
+            key,
+            facts: Facts::Header(Err("no video stream".into())),
+        };
+        cache.save(dir, Some("6.0"), vec![img, vid]).unwrap();
+        let got = cache.load(dir, Some("6.0"));
+        assert_eq!(got.len(), 2);
+        assert_eq!(got["a.png"].0, key);
+        // Another ffprobe: the video facts are dropped, the image kept.
+        let got = cache.load(dir, None);
+        assert_eq!(got.keys().collect::<Vec<_>>(), vec!["a.png"]);
+        // Same hash file claimed by another path: ignored.
+        let other = Path::new("/data/other");
+        std::fs::copy(cache.file_for(dir), cache.file_for(other)).unwrap();
+        assert!(cache.load(other, Some("6.0")).is_empty());
+        // Corrupt: ignored.
+        std::fs::write(cache.file_for(dir), b"{\"format\":1,").unwrap();
+        assert!(cache.load(dir, Some("6.0")).is_empty());
+        assert!(cache.clone().reuse(false).load(dir, None).is_empty());
+    }
+}

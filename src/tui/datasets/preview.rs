@@ -1,0 +1,138 @@
+//! Image previews in the media browser: kitty, sixel or iTerm2 graphics where the terminal
+//! speaks one (asked once at start-up), Unicode half blocks elsewhere.
+//!
+//! Decoding runs on a blocking thread (`decode`); the view turns the decoded thumbnail into the
+//! terminal's protocol for the area it draws in, cached until the area changes.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use image::DynamicImage;
+use ratatui::layout::{Rect, Size};
+use ratatui_image::picker::{Picker, ProtocolType};
+use ratatui_image::protocol::Protocol;
+use ratatui_image::Resize;
+
+/// The longest side kept after decoding: more than any terminal cell grid shows.
+const THUMB: u32 = 1024;
+/// Refuse images whose decoded pixels would take more than this (decompression bombs).
+const MAX_ALLOC: u64 = 512 << 20;
+
+static PICKER: OnceLock<Picker> = OnceLock::new();
+
+/// Asks the terminal which graphics protocol it speaks (once, before reading keys). `setting`
+/// is the `image_protocol` key: auto, kitty, sixel, iterm2, halfblocks.
+pub fn init(setting: &str) -> String {
+    let mut picker = match setting {
+        "halfblocks" => Picker::halfblocks(),
+        _ => Picker::from_query_stdio().unwrap_or_else(|_| Picker::halfblocks()),
+    };
+    match setting {
+        "kitty" => picker.set_protocol_type(ProtocolType::Kitty),
+        "sixel" => picker.set_protocol_type(ProtocolType::Sixel),
+        "iterm2" => picker.set_protocol_type(ProtocolType::Iterm2),
+        _ => {}
+    }
+    let name = protocol_name(picker.protocol_type());
+    let _ = PICKER.set(picker);
+    name
+}
+
+fn picker() -> &'static Picker {
+    PICKER.get_or_init(Picker::halfblocks)
+}
+
+pub fn protocol_name(p: ProtocolType) -> String {
+    match p {
+        ProtocolType::Halfblocks => "half blocks",
+        ProtocolType::Sixel => "sixel",
+        ProtocolType::Kitty => "kitty",
+        ProtocolType::Iterm2 => "iTerm2",
+    }
+    .to_string()
+}
+
+/// The protocol in use (for the browser's title).
+pub fn current_protocol() -> String {
+    protocol_name(picker().protocol_type())
+}
+
+/// A decoded preview and the protocol rendering of it for the last area drawn.
+#[derive(Clone)]
+pub struct PreviewState {
+    pub path: PathBuf,
+    /// The thumbnail, or why there is none.
+    pub image: Result<Arc<DynamicImage>, String>,
+    /// (the area size it was made for, the protocol): drawing is `&self`, the cache is not state.
+    pub rendered: Arc<Mutex<Option<(Size, Protocol)>>>,
+}
+
+impl std::fmt::Debug for PreviewState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreviewState")
+            .field("path", &self.path)
+            .field("image", &self.image.as_ref().map(|i| (i.width(), i.height())))
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for PreviewState {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path && Arc::ptr_eq(&self.rendered, &other.rendered)
+    }
+}
+
+impl PreviewState {
+    /// The protocol for an area of this size, made once per size.
+    pub fn with_protocol<R>(&self, size: Size, f: impl FnOnce(&Protocol) -> R) -> Result<R, String> {
+        let img = self.image.as_ref().map_err(Clone::clone)?;
+        let mut cache = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.as_ref().is_none_or(|(s, _)| *s != size) {
+            let p = picker()
+                .new_protocol((**img).clone(), size, Resize::Fit(None))
+                .map_err(|e| format!("cannot draw the image: {e}"))?;
+            *cache = Some((size, p));
+        }
+        let (_, p) = cache.as_ref().expect("just filled");
+        Ok(f(p))
+    }
+
+    /// Where the image lands inside `area` (it keeps its aspect ratio).
+    pub fn area_in(&self, area: Rect) -> Rect {
+        self.with_protocol(area.as_size(), |p| {
+            let s = p.size();
+            Rect::new(area.x, area.y, s.width.min(area.width), s.height.min(area.height))
+        })
+        .unwrap_or(area)
+    }
+}
+
+/// Decodes `path` into a thumbnail (blocking: run it off the UI thread).
+pub fn decode(path: &Path) -> PreviewState {
+    PreviewState {
+        path: path.to_path_buf(),
+        image: decode_image(path).map(Arc::new),
+        rendered: Arc::new(Mutex::new(None)),
+    }
+}
+
+fn decode_image(path: &Path) -> Result<DynamicImage, String> {
+    let mut reader = image::ImageReader::open(path)
+        .map_err(|e| format!("cannot open: {e}"))?
+        .with_guessed_format()
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if reader.format().is_none() {
+        return Err("no preview: not an image format dpgui can decode (videos are not previewed)".into());
+    }
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_ALLOC);
+    reader.limits(limits);
+    let img = reader
+        .decode()
+        .map_err(|e| format!("cannot decode: {e}"))?;
+    Ok(if img.width() > THUMB || img.height() > THUMB {
+        img.thumbnail(THUMB, THUMB)
+    } else {
+        img
+    })
+}

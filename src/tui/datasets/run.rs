@@ -1,0 +1,325 @@
+//! The Datasets tab's I/O, run by the dashboard's runtime: finding the workspace's datasets,
+//! scans on blocking threads (progress and cancel through `ScanControl`), captions, caches and
+//! preview decoding. Results come back as `DatasetsEvent`s through `send`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{CaptionText, DatasetsCmd, DatasetsEvent, Same, SourceKey, SourceSpec};
+use crate::datasets::report::{self, Training};
+use crate::datasets::{ScanCache, ScanControl};
+use crate::trainer::lint;
+use crate::tui::config::{FileEntry, Kind};
+
+/// Captions bigger than this are not loaded into the editor (a caption is a line or a few).
+const CAPTION_MAX: u64 = 1 << 20;
+
+pub type Send = Arc<dyn Fn(DatasetsEvent) + std::marker::Send + Sync>;
+
+fn added_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("datasets.json")
+}
+
+/// Directories added by hand, persisted across runs.
+pub fn load_added(state_dir: &Path) -> Vec<PathBuf> {
+    std::fs::read(added_file(state_dir))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Vec<PathBuf>>(&b).ok())
+        .unwrap_or_default()
+}
+
+fn store_added(state_dir: &Path, dirs: &[PathBuf]) -> Result<(), String> {
+    let _ = std::fs::create_dir_all(state_dir);
+    let bytes = serde_json::to_vec_pretty(dirs).map_err(|e| e.to_string())?;
+    crate::tui::config::files::save_atomic(&added_file(state_dir), &bytes, &|_| {})
+        .map_err(|e| format!("cannot remember the directory: {e}"))
+}
+
+/// The datasets of the workspace: the dataset configs the training configs name (with those
+/// training configs), the dataset configs found on their own, and the directories added.
+pub fn discover(files: &[FileEntry], base: &Path, added: &[PathBuf]) -> Vec<SourceSpec> {
+    let mut specs: Vec<SourceSpec> = Vec::new();
+    let mut add = |key: SourceKey, training: Option<PathBuf>| {
+        let spec = match specs.iter_mut().find(|s| s.key == key) {
+            Some(s) => s,
+            None => {
+                specs.push(SourceSpec {
+                    key,
+                    training: vec![],
+                });
+                specs.last_mut().expect("just pushed")
+            }
+        };
+        if let Some(t) = training
+            && !spec.training.contains(&t)
+        {
+            spec.training.push(t);
+        }
+    };
+    for f in files {
+        match f.kind {
+            Kind::Main => {
+                let Ok(text) = crate::cli::lint::read_config(&f.path) else {
+                    continue;
+                };
+                if let Some(ds) = crate::trainer::config::read_main(&text).dataset {
+                    let p = lint::resolve(base, &ds);
+                    let p = std::path::absolute(&p).unwrap_or(p);
+                    add(SourceKey::Config(p), Some(f.path.clone()));
+                }
+            }
+            Kind::Dataset => add(SourceKey::Config(f.path.clone()), None),
+            Kind::Unknown => {}
+        }
+    }
+    for d in added {
+        add(SourceKey::Directory(d.clone()), None);
+    }
+    specs
+}
+
+/// Scans one source on a blocking thread; the control is handed back at once for progress.
+pub fn scan(
+    key: SourceKey,
+    training: Option<PathBuf>,
+    gpus: u64,
+    rescan: bool,
+    base: PathBuf,
+    send: Send,
+) {
+    let control = Arc::new(ScanControl::new());
+    send(DatasetsEvent::ScanStarted {
+        key: key.clone(),
+        control: Same(control.clone()),
+    });
+    std::thread::Builder::new()
+        .name("dataset-scan".into())
+        .spawn(move || {
+            let (result, fingerprint) =
+                match scan_blocking(&key, training.as_deref(), gpus, rescan, &base, &control) {
+                    Ok((r, f)) => (Ok(Same(Arc::new(r))), f),
+                    Err(e) => (Err(e), Vec::new()),
+                };
+            send(DatasetsEvent::Scanned {
+                key,
+                result,
+                fingerprint,
+            });
+        })
+        .map_err(|e| tracing::error!("cannot start a scan thread: {e}"))
+        .ok();
+}
+
+fn scan_blocking(
+    key: &SourceKey,
+    training: Option<&Path>,
+    gpus: u64,
+    rescan: bool,
+    base: &Path,
+    control: &Arc<ScanControl>,
+) -> Result<(report::DatasetReport, Fingerprint), String> {
+    let t = report::target(base, key.path(), training)?;
+    // Taken before the scan: a change while it runs triggers another one.
+    let fingerprint = fingerprint(&t.plan, t.training.as_ref().map(|(p, _)| p.as_path()));
+    let training = match &t.training {
+        Some((p, text)) => Training::read(p, text, gpus, base),
+        None => None,
+    };
+    let cache = Some(ScanCache::open_default().reuse(!rescan));
+    let scans = report::scan_all(&t.plan, cache.as_ref(), control);
+    if control.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err("scan cancelled (r scans again)".into());
+    }
+    Ok((report::assemble(&t.plan, scans, training), fingerprint))
+}
+
+/// The caption diffusion-pipe would use for `dir/file`: `captions.json` when it names the
+/// file, else `name.txt`.
+pub fn load_caption(dir: &Path, file: &str) -> CaptionText {
+    let json = dir.join("captions.json");
+    if let Ok(bytes) = std::fs::read(&json)
+        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        && let Some(c) = v.get(file)
+    {
+        let text = match c {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            other => other.to_string(),
+        };
+        return CaptionText {
+            path: json,
+            text: Ok(text),
+            from_json: true,
+        };
+    }
+    let path = dir.join(file).with_extension("txt");
+    let text = match std::fs::metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return CaptionText {
+                path,
+                text: Err("no caption file".into()),
+                from_json: false,
+            };
+        }
+        Err(e) => Err(format!("cannot read: {e}")),
+        Ok(m) if !m.is_file() => Err("not a regular file".into()),
+        Ok(m) if m.len() > CAPTION_MAX => Err(format!(
+            "{} is too big to be a caption",
+            crate::units::format_bytes(m.len())
+        )),
+        Ok(_) => match std::fs::read(&path) {
+            Err(e) => Err(format!("cannot read: {e}")),
+            Ok(b) if b.contains(&0) => Err("binary content".into()),
+            Ok(b) => String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()),
+        },
+    };
+    CaptionText {
+        path,
+        text,
+        from_json: false,
+    }
+}
+
+/// Saves a caption atomically; refuses when the file changed since it was read.
+pub fn save_caption(path: &Path, text: &str, expected: Option<&str>) -> Result<PathBuf, String> {
+    if let Some(exp) = expected {
+        match std::fs::read_to_string(path) {
+            Ok(now) if now != exp => {
+                return Err(format!(
+                    "{} changed on disk since it was read: not overwritten (Esc, then reopen it)",
+                    path.display()
+                ));
+            }
+            _ => {}
+        }
+    }
+    crate::tui::config::files::save_atomic(path, text.as_bytes(), &|_| {})
+        .map_err(|e| format!("cannot save {}: {e}", path.display()))?;
+    Ok(path.to_path_buf())
+}
+
+/// Runs a command that answers at once (small files), or starts a background one.
+pub fn run(
+    c: DatasetsCmd,
+    files: &[FileEntry],
+    base: &Path,
+    state_dir: &Path,
+    send: Send,
+) {
+    match c {
+        DatasetsCmd::Discover => {
+            let added = load_added(state_dir);
+            send(DatasetsEvent::Sources(discover(files, base, &added)));
+        }
+        DatasetsCmd::Scan {
+            key,
+            training,
+            gpus,
+            rescan,
+        } => scan(key, training, gpus, rescan, base.to_path_buf(), send),
+        DatasetsCmd::LoadCaption { dir, file } => {
+            send(DatasetsEvent::Caption(load_caption(&dir, &file)))
+        }
+        DatasetsCmd::SaveCaption {
+            path,
+            text,
+            expected,
+        } => send(DatasetsEvent::CaptionSaved(save_caption(
+            &path,
+            &text,
+            expected.as_deref(),
+        ))),
+        DatasetsCmd::DeleteCache { dir, name } => {
+            std::thread::spawn(move || {
+                let r = crate::datasets::delete_cache(&dir, &name)
+                    .map(|bytes| (dir.clone(), name.clone(), bytes))
+                    .map_err(|e| {
+                        format!(
+                            "cannot delete {}: {e}",
+                            dir.join("cache").join(&name).display()
+                        )
+                    });
+                send(DatasetsEvent::CacheDeleted(r));
+            });
+        }
+        DatasetsCmd::Preview { path } => {
+            std::thread::spawn(move || send(DatasetsEvent::Preview(super::preview::decode(&path))));
+        }
+        DatasetsCmd::AddDirectory(p) => {
+            let p = std::path::absolute(&p).unwrap_or(p);
+            if !p.is_dir() {
+                send(DatasetsEvent::Error(format!(
+                    "{} is not a directory",
+                    p.display()
+                )));
+                return;
+            }
+            let mut added = load_added(state_dir);
+            if !added.contains(&p) {
+                added.push(p);
+            }
+            if let Err(e) = store_added(state_dir, &added) {
+                send(DatasetsEvent::Error(e));
+            }
+            send(DatasetsEvent::Sources(discover(files, base, &added)));
+        }
+        DatasetsCmd::RemoveDirectory(p) => {
+            let mut added = load_added(state_dir);
+            added.retain(|a| a != &p);
+            if let Err(e) = store_added(state_dir, &added) {
+                send(DatasetsEvent::Error(e));
+            }
+            send(DatasetsEvent::Sources(discover(files, base, &added)));
+        }
+    }
+}
+
+/// Modification times of what a report was made from: the configs, each directory (files
+/// added, removed or replaced by an atomic save) and its cache directory.
+pub fn fingerprint(plan: &report::Plan, training: Option<&Path>) -> Fingerprint {
+    let mut paths: Vec<PathBuf> = plan.config.iter().cloned().collect();
+    paths.extend(training.map(Path::to_path_buf));
+    for d in &plan.directories {
+        if let Some(p) = &d.path {
+            paths.push(p.clone());
+            paths.push(p.join("cache"));
+            paths.push(p.join("captions.json"));
+        }
+    }
+    paths
+        .into_iter()
+        .map(|p| {
+            let t = std::fs::metadata(&p).and_then(|m| m.modified()).ok();
+            (p, t)
+        })
+        .collect()
+}
+
+pub type Fingerprint = Vec<(PathBuf, Option<std::time::SystemTime>)>;
+
+/// A rescan of the dataset on screen when what it was made from changed since.
+pub fn changed(s: &crate::tui::app::State) -> Option<DatasetsCmd> {
+    let src = s.datasets.current()?;
+    if src.scan.is_some() || src.report.is_none() || src.fingerprint.is_empty() {
+        return None;
+    }
+    let now: Fingerprint = src
+        .fingerprint
+        .iter()
+        .map(|(p, _)| (p.clone(), std::fs::metadata(p).and_then(|m| m.modified()).ok()))
+        .collect();
+    if now == src.fingerprint {
+        return None;
+    }
+    tracing::debug!(dataset = %src.key.path().display(), "files changed: rescanning");
+    Some(DatasetsCmd::Scan {
+        key: src.key.clone(),
+        training: src.training_config().cloned(),
+        gpus: s.datasets.gpu_count(super::detected_gpus(s)),
+        rescan: false,
+    })
+}
