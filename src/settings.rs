@@ -45,7 +45,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "image_protocol",
-        "how the Datasets tab previews images: auto (ask the terminal), kitty, sixel, iterm2, halfblocks",
+        "how the Datasets tab previews images: auto (from the terminal's environment), kitty, sixel, iterm2, halfblocks",
     ),
     (
         "hub_sources",

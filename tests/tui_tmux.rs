@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_dpgui");
 const TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(50);
-const TAB_BAR: &str = " dpgui   1 Environment   2 Datasets (coming)   3 Config   4 Jobs";
+const TAB_BAR: &str = " dpgui   1 Environment   2 Datasets   3 Config   4 Jobs";
 
 fn tmux_available() -> bool {
     Command::new("tmux")
@@ -98,6 +98,7 @@ impl Tmux {
         v.push(format!("HOME={}", self.path("home").display()));
         v.push(format!("XDG_CONFIG_HOME={}", self.path("config").display()));
         v.push(format!("XDG_STATE_HOME={}", self.path("state").display()));
+        v.push(format!("XDG_CACHE_HOME={}", self.path("cache").display()));
         for (k, val) in extra {
             v.push(format!("{k}={val}"));
         }
@@ -292,10 +293,12 @@ impl Tmux {
         self.wait_for("the Config tab", TIMEOUT, |s| is_placeholder(s, "Configs"))
     }
 
-    /// Waits for the placeholder tab whose panel title is `title`.
-    fn wait_placeholder(&self, title: &str) -> String {
-        self.wait_for(&format!("the {title:?} tab"), TIMEOUT, |s| {
-            is_placeholder(s, title)
+    /// Waits for the Datasets tab (its list, whatever it holds).
+    fn wait_datasets(&self) -> String {
+        self.wait_for("the Datasets tab", TIMEOUT, |s| {
+            let l = lines(s);
+            l.first().is_some_and(|t| t.starts_with(TAB_BAR))
+                && l.get(1).is_some_and(|t| t.starts_with("┌ Datasets ("))
         })
     }
 
@@ -379,7 +382,7 @@ fn is_environment(screen: &str) -> bool {
         && !screen.contains(": coming")
 }
 
-/// A placeholder tab whose panel title is `title` is drawn.
+/// The tab whose first panel's title is `title` is drawn.
 fn is_placeholder(screen: &str, title: &str) -> bool {
     let l = lines(screen);
     l.first().is_some_and(|t| t.starts_with(TAB_BAR))
@@ -498,7 +501,7 @@ fn number_keys_and_tab_backtab_switch_tabs() {
     t.wait_environment();
 
     t.send(&["2"]);
-    t.wait_placeholder("Datasets: coming");
+    t.wait_datasets();
     t.send(&["3"]);
     t.wait_config();
     t.send(&["4"]);
@@ -508,11 +511,11 @@ fn number_keys_and_tab_backtab_switch_tabs() {
     t.send(&["Tab"]);
     t.wait_environment();
     t.send(&["Tab"]);
-    t.wait_placeholder("Datasets: coming");
+    t.wait_datasets();
     t.send(&["Tab"]);
     t.wait_config();
     t.send(&["BTab"]);
-    t.wait_placeholder("Datasets: coming");
+    t.wait_datasets();
     t.send(&["BTab"]);
     t.wait_environment();
     t.send(&["BTab"]);
@@ -697,7 +700,7 @@ fn survives_resizes_down_to_20x5_and_redraws_at_120x40() {
     );
     // Still responsive after all that.
     t.send(&["2"]);
-    t.wait_placeholder("Datasets: coming");
+    t.wait_datasets();
 }
 
 #[test]
@@ -719,7 +722,7 @@ fn mouse_clicks_on_tab_titles_switch_tabs() {
         row0[..row0.find(title).unwrap()].chars().count()
     };
     t.click(column_of("2 Datasets"), 0);
-    t.wait_placeholder("Datasets: coming");
+    t.wait_datasets();
     t.click(column_of("4 Jobs"), 0);
     t.wait_jobs();
     t.click(column_of("1 Environment"), 0);
@@ -1006,6 +1009,81 @@ fn config_editor_flags_an_error_live_and_saves_what_was_typed() {
     assert!(!saved.contains("panicked"));
     // Quitting now asks nothing.
     t.send(&["C-c"]);
+    t.wait_for_format("#{pane_dead}", "1");
+    assert_eq!(t.exit_status(), 0);
+}
+
+/// The Datasets tab in a real terminal: the workspace's training config names a dataset, the
+/// scan shows its problem, the media browser edits a caption and the save lands on disk.
+#[test]
+fn datasets_tab_scans_and_edits_a_caption() {
+    let Some(mut t) = sandbox("datasets") else {
+        return;
+    };
+    let work = t.path("work");
+    let photos = work.join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    for (name, w, h) in [("cat1.png", 64, 64), ("cat2.png", 96, 48), ("nocap.png", 32, 64)] {
+        image::RgbImage::from_pixel(w, h, image::Rgb([180, 60, 60]))
+            .save_with_format(photos.join(name), image::ImageFormat::Png)
+            .unwrap();
+    }
+    std::fs::write(photos.join("cat1.txt"), "a cat").unwrap();
+    std::fs::write(photos.join("cat2.txt"), "a long cat").unwrap();
+    std::fs::write(
+        t.dpgui_config_dir().join("config.toml"),
+        format!("config_dirs = ['{}']\n", work.display()),
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("data.toml"),
+        format!(
+            "resolutions = [512]\nenable_ar_bucket = true\nmin_ar = 0.5\nmax_ar = 2.0\nnum_ar_buckets = 3\n\n[[directory]]\npath = '{}'\n",
+            photos.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("train.toml"),
+        format!(
+            "output_dir = '{}'\ndataset = '{}'\nepochs = 1\nmicro_batch_size_per_gpu = 1\n\
+             save_every_n_epochs = 1\n[model]\ntype = 'sdxl'\ncheckpoint_path = '/x.safetensors'\n\
+             dtype = 'bfloat16'\n[optimizer]\ntype = 'adamw_optimi'\nlr = 2e-5\n",
+            work.join("out").display(),
+            work.join("data.toml").display(),
+        ),
+    )
+    .unwrap();
+
+    t.start(120, 40, &["--fake-gpus", "1"], &[]);
+    t.wait_environment();
+    t.send(&["2"]);
+    t.wait_datasets();
+    // Scanned in the background: 3 images, the one without a caption is a problem.
+    t.wait_all(&["data.toml", "3 img 0 vid", "has no caption", "steps per epoch"]);
+    t.send(&["Enter"]);
+    t.wait_all(&["[[directory]] 1/1", "Problems"]);
+    t.send(&["m"]);
+    t.wait_all(&["all media (1/3)", "cat1.txt · e edit", "a cat"]);
+    t.send(&["e"]);
+    t.wait_all(&["Ctrl-S save"]);
+    t.send(&["End"]);
+    t.send(&["-l", " on a red sofa"]);
+    t.send(&["C-s"]);
+    t.wait_all(&["saved ", "cat1.txt · e edit"]);
+    assert_eq!(
+        std::fs::read_to_string(photos.join("cat1.txt")).unwrap(),
+        "a cat on a red sofa"
+    );
+    // Next file, back, quit.
+    t.send(&["n"]);
+    t.wait_all(&["all media (2/3)", "a long cat"]);
+    // One Escape at a time: two in a row read as Alt-Escape.
+    t.send(&["Escape"]);
+    t.wait_all(&["Problems (⏎"]);
+    t.send(&["Escape"]);
+    t.wait_datasets();
+    t.send(&["q"]);
     t.wait_for_format("#{pane_dead}", "1");
     assert_eq!(t.exit_status(), 0);
 }

@@ -24,8 +24,8 @@ use super::error::{Failure, HubError, Subject, classify, retry_after};
 
 pub(crate) const USER_AGENT: &str = concat!("dpgui/", env!("CARGO_PKG_VERSION"));
 
-/// Writes are gathered to this size: fewer syscalls, little memory.
-const WRITE_BUF: usize = 1 << 20;
+/// Small chunks are gathered to this size before a write: fewer syscalls, little memory.
+const WRITE_BUF: usize = 256 << 10;
 
 /// The two HTTP clients: HEAD must see the hub's own redirect answer, GET follows redirects to
 /// the storage host (reqwest drops the Authorization header when the host changes).
@@ -313,16 +313,102 @@ fn content_range(h: &HeaderMap) -> Option<(u64, Option<u64>)> {
     Some((start.trim().parse().ok()?, total.trim().parse().ok()))
 }
 
+/// What the writer thread does, in order.
+enum Op {
+    Data(bytes::Bytes),
+    /// Drop what the file holds: the server sent the whole file instead of the range.
+    Truncate,
+}
+
+/// The partial file's writer, on a thread of its own: the network side hands it chunks (no
+/// copy, they are reference-counted) and keeps receiving while it writes, so receiving and
+/// writing overlap on two cores. At most `WRITER_QUEUE` chunks wait (a few MB).
+struct Writer {
+    tx: Option<tokio::sync::mpsc::Sender<Op>>,
+    thread: Option<std::thread::JoinHandle<io::Result<()>>>,
+    inline: Option<std::cell::RefCell<io::BufWriter<File>>>,
+}
+
+const WRITER_QUEUE: usize = 16;
+
+impl Writer {
+    fn start(file: File) -> io::Result<Writer> {
+        if let Ok(v) = std::env::var("XX_INLINE") {
+            let cap: usize = v.parse().unwrap_or(1 << 20);
+            return Ok(Writer { tx: None, thread: None, inline: Some(std::cell::RefCell::new(io::BufWriter::with_capacity(cap, file))) });
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Op>(WRITER_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("dpgui-hub-write".into())
+            .spawn(move || {
+                // Small chunks (TLS records are 16 KiB) are gathered; large ones go straight
+                // through.
+                let mut out = io::BufWriter::with_capacity(WRITE_BUF, file);
+                while let Some(op) = rx.blocking_recv() {
+                    match op {
+                        Op::Data(b) => out.write_all(&b)?,
+                        Op::Truncate => {
+                            out.flush()?;
+                            out.get_ref().set_len(0)?;
+                        }
+                    }
+                }
+                out.flush()
+            })?;
+        Ok(Writer {
+            tx: Some(tx),
+            thread: Some(thread),
+            inline: None,
+        })
+    }
+
+    /// False when the writer has stopped on an error ([`Writer::finish`] says which).
+    async fn send(&self, op: Op) -> bool {
+        if let Some(w) = &self.inline {
+            let mut w = w.borrow_mut();
+            return match op { Op::Data(b) => w.write_all(&b).is_ok(), Op::Truncate => w.flush().is_ok() && w.get_ref().set_len(0).is_ok() };
+        }
+        match &self.tx {
+            Some(tx) => tx.send(op).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// Waits until everything sent is written.
+    fn finish(&mut self) -> io::Result<()> {
+        if let Some(w) = &self.inline { w.borrow_mut().flush()?; }
+        drop(self.tx.take());
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the writer thread panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Writer {
+    /// On any early return the partial file still ends up holding every byte counted.
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
 /// What one GET attempt ended with, when it did not finish the file.
 enum Attempt {
     /// The connection broke: resume from what is on disk.
     Broken,
     /// The server did not honour the range: start over from byte 0.
     Restart,
+    /// A write failed: the writer knows why.
+    WriteFailed,
 }
 
 /// Downloads `url` into `partial` (appending to what is there) until it holds `size` bytes.
-/// Returns the bytes fetched over the network.
+/// Returns the bytes fetched over the network and where it resumed from.
+///
+/// The data is not fsynced, as huggingface_hub does not: a crash just after a download can
+/// leave a short blob, which [`fetch_into_cache`] notices by its size and resumes.
 async fn transfer(
     task: &FileTask<'_>,
     url: &reqwest::Url,
@@ -332,7 +418,7 @@ async fn transfer(
     tick: &mut dyn FnMut(Tick),
 ) -> Result<(u64, u64), HubError> {
     let dir = partial.parent().unwrap_or(Path::new("."));
-    let mut file = OpenOptions::new()
+    let file = OpenOptions::new()
         .create(true)
         .append(true)
         .open(partial)
@@ -351,6 +437,18 @@ async fn transfer(
     {
         return Err(disk_full(dir, size - have));
     }
+    let mut writer = Writer::start(file).map_err(|e| HubError::io(partial, &e))?;
+    let io_fail = |e: io::Error, have: u64| {
+        if is_disk_full(&e) {
+            disk_full(dir, size.saturating_sub(have))
+        } else {
+            HubError::io(partial, &e)
+        }
+    };
+    let write_error = |writer: &mut Writer, have: u64| match writer.finish() {
+        Err(e) => io_fail(e, have),
+        Ok(()) => HubError::io(partial, &io::Error::other("the writer stopped")),
+    };
     tick(Tick::Start { size, have });
     let mut fetched = 0u64;
     let mut broken = 0u32;
@@ -362,8 +460,7 @@ async fn transfer(
         let outcome = get_into(
             task,
             url,
-            &mut file,
-            partial,
+            &writer,
             &mut have,
             size,
             cancel,
@@ -373,9 +470,12 @@ async fn transfer(
         .await?;
         match outcome {
             None => {}
+            Some(Attempt::WriteFailed) => return Err(write_error(&mut writer, have)),
             Some(Attempt::Restart) if !restarted => {
                 restarted = true;
-                file.set_len(0).map_err(|e| HubError::io(partial, &e))?;
+                if !writer.send(Op::Truncate).await {
+                    return Err(write_error(&mut writer, have));
+                }
                 have = 0;
                 tick(Tick::Bytes(0));
             }
@@ -395,6 +495,7 @@ async fn transfer(
                     "transfer broke off"
                 );
                 if broken > task.cfg.max_resumes {
+                    writer.finish().map_err(|e| io_fail(e, have))?;
                     return Err(HubError::Dropped {
                         file: task.file.to_string(),
                         done: have,
@@ -409,13 +510,7 @@ async fn transfer(
             }
         }
     }
-    file.sync_all().map_err(|e| {
-        if is_disk_full(&e) {
-            disk_full(dir, 0)
-        } else {
-            HubError::io(partial, &e)
-        }
-    })?;
+    writer.finish().map_err(|e| io_fail(e, have))?;
     Ok((fetched, resumed_from))
 }
 
@@ -424,15 +519,13 @@ async fn transfer(
 async fn get_into(
     task: &FileTask<'_>,
     url: &reqwest::Url,
-    file: &mut File,
-    partial: &Path,
+    writer: &Writer,
     have: &mut u64,
     size: u64,
     cancel: &mut watch::Receiver<bool>,
     tick: &mut dyn FnMut(Tick),
     fetched: &mut u64,
 ) -> Result<Option<Attempt>, HubError> {
-    let dir = partial.parent().unwrap_or(Path::new("."));
     let mut req = task.http.get.get(url.clone()).headers(auth(task.cfg));
     if *have > 0 {
         req = req.header(header::RANGE, format!("bytes={have}-"));
@@ -452,7 +545,9 @@ async fn get_into(
         StatusCode::OK => {
             // The server ignored the range: its body is the whole file, take it from byte 0.
             if *have > 0 {
-                file.set_len(0).map_err(|e| HubError::io(partial, &e))?;
+                if !writer.send(Op::Truncate).await {
+                    return Ok(Some(Attempt::WriteFailed));
+                }
                 *have = 0;
                 tick(Tick::Bytes(0));
             }
@@ -467,49 +562,32 @@ async fn get_into(
             return Err(failure(task, s, &h, url.as_str()));
         }
     }
-    let mut out = io::BufWriter::with_capacity(WRITE_BUF, &mut *file);
-    let write_err = |e: io::Error, have: u64| {
-        if is_disk_full(&e) {
-            disk_full(dir, size.saturating_sub(have))
-        } else {
-            HubError::io(partial, &e)
-        }
-    };
     loop {
         let chunk = tokio::select! {
             biased;
-            _ = cancelled(cancel) => {
-                out.flush().map_err(|e| write_err(e, *have))?;
-                return Err(HubError::Cancelled);
-            }
+            _ = cancelled(cancel) => return Err(HubError::Cancelled),
             c = resp.chunk() => c,
         };
         match chunk {
-            Ok(Some(bytes)) => {
+            Ok(Some(mut bytes)) => {
                 // A server sending more than it announced must not grow the blob past its size.
                 let room = (size - *have).min(bytes.len() as u64) as usize;
-                out.write_all(&bytes[..room])
-                    .map_err(|e| write_err(e, *have))?;
+                bytes.truncate(room);
+                if !writer.send(Op::Data(bytes)).await {
+                    return Ok(Some(Attempt::WriteFailed));
+                }
                 *have += room as u64;
                 *fetched += room as u64;
                 tick(Tick::Bytes(*have));
                 if *have >= size {
-                    break;
+                    return Ok(None);
                 }
             }
-            Ok(None) => break,
-            Err(_) => {
-                out.flush().map_err(|e| write_err(e, *have))?;
-                return Ok(Some(Attempt::Broken));
-            }
+            // The body ended early without an error: treat it as a drop and resume.
+            Ok(None) => return Ok((*have < size).then_some(Attempt::Broken)),
+            Err(_) => return Ok(Some(Attempt::Broken)),
         }
     }
-    out.flush().map_err(|e| write_err(e, *have))?;
-    if *have < size {
-        // The body ended early without an error: treat it as a drop and resume.
-        return Ok(Some(Attempt::Broken));
-    }
-    Ok(None)
 }
 
 /// Brings one file into the cache or the chosen directory; a file already there is not fetched
@@ -529,6 +607,11 @@ pub(crate) async fn fetch_file(
         Dest::Cache => fetch_into_cache(task, cancel, tick).await,
         Dest::Dir(dir) => fetch_into_dir(task, dir, cancel, tick).await,
     }
+}
+
+/// A blob of the size the hub announced.
+fn blob_ok(blob: &Path, size: u64) -> bool {
+    std::fs::metadata(blob).is_ok_and(|m| m.is_file() && m.len() == size)
 }
 
 fn cached_done(path: PathBuf, commit: Option<String>) -> FileDone {
@@ -588,18 +671,24 @@ async fn fetch_into_cache(
             resumed_from,
         })
     };
-    if blob.is_file() {
+    if blob_ok(&blob, meta.size) {
         return Ok((finish(0, 0)?, Some(meta)));
     }
     let blobs = rc.blobs_dir();
     std::fs::create_dir_all(&blobs).map_err(|e| io_err(&blobs, e))?;
     let _lock = lock(&rc.lock_path(&meta.etag), cancel).await?;
     // Another downloader may have finished it while we waited for the lock.
-    if blob.is_file() {
+    if blob_ok(&blob, meta.size) {
         return Ok((finish(0, 0)?, Some(meta)));
     }
-    let url = resolve_url(task.cfg, task.repo, &meta.commit, task.file)?;
     let partial = rc.incomplete(&meta.etag);
+    if blob.is_file() {
+        // A blob shorter than the hub says (a crash before the page cache reached the disk)
+        // is a partial download: continue it.
+        tracing::warn!(blob = %blob.display(), "cached blob has the wrong size; resuming it");
+        std::fs::rename(&blob, &partial).map_err(|e| io_err(&partial, e))?;
+    }
+    let url = resolve_url(task.cfg, task.repo, &meta.commit, task.file)?;
     let (fetched, resumed_from) = transfer(task, &url, &partial, meta.size, cancel, tick).await?;
     std::fs::rename(&partial, &blob).map_err(|e| io_err(&blob, e))?;
     Ok((finish(fetched, resumed_from)?, Some(meta)))

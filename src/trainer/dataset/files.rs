@@ -55,7 +55,7 @@ pub const TAR_SUFFIX: &str = ".tar";
 /// aborts caching instead of being skipped.
 pub const WEBP_SUFFIX: &str = ".webp";
 
-/// `imageio.config.video_extensions` (imageio 2.38), lower case. diffusion-pipe's
+/// `imageio.config.video_extensions` (imageio 2.38), lower case, sorted. diffusion-pipe's
 /// `VIDEO_EXTENSIONS` holds each of these and its upper-case form (utils/common.py), so `.mp4`
 /// and `.MP4` are videos, `.Mp4` is not (it goes to PIL, which fails, and is skipped).
 pub const VIDEO_EXTENSIONS: &[&str] = &[
@@ -72,16 +72,17 @@ pub const VIDEO_EXTENSIONS: &[&str] = &[
     ".yuv10",
 ];
 
-/// Image suffixes (lower case, matched in any case) of formats PIL opens and whose header dpgui
-/// reads. Other suffixes are [`FileKind::Other`]: their content is still sniffed, as PIL does.
+/// Image suffixes (lower case, sorted; matched in any case) of formats PIL opens and whose
+/// header dpgui reads. Other suffixes are [`FileKind::Other`]: their content is still sniffed, as PIL does.
 pub const IMAGE_EXTENSIONS: &[&str] = &[
-    ".png", ".apng", ".jpg", ".jpeg", ".jpe", ".jfif", ".jif", ".webp", ".gif", ".bmp", ".dib",
-    ".tif", ".tiff", ".ico", ".psd", ".tga", ".qoi", ".dds", ".pbm", ".pgm", ".ppm", ".pnm",
+    ".apng", ".bmp", ".dds", ".dib", ".gif", ".ico", ".jfif", ".jif", ".jpe", ".jpeg", ".jpg",
+    ".pbm", ".pgm", ".png", ".pnm", ".ppm", ".psd", ".qoi", ".tga", ".tif", ".tiff", ".webp",
 ];
 
 /// `pathlib.PurePath(name).suffix`: from the last dot, unless the dot is first or last.
 pub fn suffix(name: &str) -> &str {
-    match name.rfind('.') {
+    // A plain byte loop: names are short, and this runs for every file of a dataset.
+    match name.bytes().rposition(|b| b == b'.') {
         Some(i) if i > 0 && i + 1 < name.len() => &name[i..],
         _ => "",
     }
@@ -99,21 +100,30 @@ pub fn caption_name(media_name: &str) -> String {
     format!("{}{CAPTION_SUFFIX}", stem(media_name))
 }
 
+/// Whether `list` (sorted) holds `suffix` lower-cased; no allocation.
+fn in_sorted_lower(list: &[&str], suffix: &str) -> bool {
+    let mut buf = [0u8; 16];
+    let Some(lower) = buf.get_mut(..suffix.len()) else {
+        return false; // longer than any listed suffix
+    };
+    lower.copy_from_slice(suffix.as_bytes());
+    lower.make_ascii_lowercase();
+    list.binary_search_by(|e| e.as_bytes().cmp(lower)).is_ok()
+}
+
 /// Whether a suffix is in diffusion-pipe's `VIDEO_EXTENSIONS` (lower case or all upper case).
 pub fn is_video_suffix(suffix: &str) -> bool {
-    if VIDEO_EXTENSIONS.contains(&suffix) {
-        return true;
-    }
-    // Upper-case forms: the suffix must equal its own upper case (digits and `+` are unchanged).
-    suffix.bytes().any(|b| b.is_ascii_uppercase())
-        && !suffix.bytes().any(|b| b.is_ascii_lowercase())
-        && VIDEO_EXTENSIONS.contains(&suffix.to_ascii_lowercase().as_str())
+    let (upper, lower) = suffix.bytes().fold((false, false), |(u, l), b| {
+        (u || b.is_ascii_uppercase(), l || b.is_ascii_lowercase())
+    });
+    // Mixed case is never listed; an upper-case form is, if its lower case is.
+    !(upper && lower) && in_sorted_lower(VIDEO_EXTENSIONS, suffix)
 }
 
 /// A suffix that is a video extension in some other case (`.Mp4`, `.mP4`): not a video to
 /// diffusion-pipe, so it is handed to PIL and skipped. Worth telling the user.
 pub fn is_miscased_video_suffix(suffix: &str) -> bool {
-    !is_video_suffix(suffix) && VIDEO_EXTENSIONS.contains(&suffix.to_ascii_lowercase().as_str())
+    !is_video_suffix(suffix) && in_sorted_lower(VIDEO_EXTENSIONS, suffix)
 }
 
 /// Whether diffusion-pipe reads this file as a tar archive of media.
@@ -141,7 +151,7 @@ pub fn classify(file_name: &str) -> FileKind {
     if is_video_suffix(suffix) {
         return FileKind::Video;
     }
-    if !suffix.is_empty() && IMAGE_EXTENSIONS.contains(&suffix.to_ascii_lowercase().as_str()) {
+    if !suffix.is_empty() && in_sorted_lower(IMAGE_EXTENSIONS, suffix) {
         return FileKind::Image;
     }
     FileKind::Other
@@ -236,11 +246,15 @@ mod tests {
     }
 
     #[test]
-    fn extension_lists_are_lower_case_and_dotted() {
+    fn extension_lists_are_lower_case_dotted_and_sorted() {
         for e in VIDEO_EXTENSIONS.iter().chain(IMAGE_EXTENSIONS) {
-            assert!(e.starts_with('.') && e.len() > 1, "{e}");
+            assert!(e.starts_with('.') && e.len() > 1 && e.len() <= 16, "{e}");
             assert_eq!(e.to_ascii_lowercase(), *e, "{e}");
         }
+        // Looked up by binary search.
+        assert!(VIDEO_EXTENSIONS.is_sorted());
+        assert!(IMAGE_EXTENSIONS.is_sorted());
+        assert_eq!(VIDEO_EXTENSIONS.len(), 115); // imageio 2.38: 116 entries, `.A64` and `.a64` both
         // No overlap: a suffix is either a video or an image.
         for e in IMAGE_EXTENSIONS {
             assert!(!VIDEO_EXTENSIONS.contains(e), "{e}");

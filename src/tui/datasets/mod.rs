@@ -149,6 +149,8 @@ pub struct CaptionText {
     pub text: Result<String, String>,
     /// Where it comes from when not a .txt beside the file (captions.json).
     pub from_json: bool,
+    /// The caption file exists (else `text` is empty and a save creates it).
+    pub exists: bool,
 }
 
 impl Browser {
@@ -358,6 +360,7 @@ pub fn event(s: &mut State, e: DatasetsEvent) -> Vec<Command> {
                             path: p.clone(),
                             text: Ok(ed.text()),
                             from_json: false,
+                            exists: true,
                         });
                         b.confirm_discard = false;
                     }
@@ -798,18 +801,9 @@ fn browser_key(s: &mut State, k: KeyEvent, ctrl: bool) -> Vec<Command> {
                 Some(CaptionText { text: Err(e), .. }) => {
                     s.status = Some((Level::Warn, format!("cannot edit the caption: {e}")));
                 }
+                // A missing caption file is created by the save.
                 Some(CaptionText { text: Ok(t), .. }) => b.edit = Some(caption_editor(t)),
-                None => {
-                    // No caption file yet: editing creates `name.txt`.
-                    if let Some(f) = b.file() {
-                        b.caption = Some(CaptionText {
-                            path: f.with_extension("txt"),
-                            text: Ok(String::new()),
-                            from_json: false,
-                        });
-                        b.edit = Some(caption_editor(""));
-                    }
-                }
+                None => s.status = Some((Level::Info, "the caption is still loading".into())),
             }
             return vec![];
         }
@@ -837,7 +831,7 @@ fn save_caption(s: &mut State) -> Vec<Command> {
     vec![cmd(DatasetsCmd::SaveCaption {
         path: c.path.clone(),
         text: ed.text(),
-        expected: c.text.clone().ok().filter(|_| c.path.exists()),
+        expected: c.text.clone().ok().filter(|_| c.exists),
     })]
 }
 

@@ -20,22 +20,56 @@ const MAX_ALLOC: u64 = 512 << 20;
 
 static PICKER: OnceLock<Picker> = OnceLock::new();
 
-/// Asks the terminal which graphics protocol it speaks (once, before reading keys). `setting`
-/// is the `image_protocol` key: auto, kitty, sixel, iterm2, halfblocks.
+/// Chooses how previews are drawn. `setting` is the `image_protocol` key: auto (from the
+/// terminal's environment: kitty, WezTerm/iTerm2, sixel terminals, else half blocks), kitty,
+/// sixel, iterm2, halfblocks. The terminal is not queried: an unanswered query leaves a thread
+/// reading stdin that swallows keys (tmux, some SSH clients).
 pub fn init(setting: &str) -> String {
-    let mut picker = match setting {
-        "halfblocks" => Picker::halfblocks(),
-        _ => Picker::from_query_stdio().unwrap_or_else(|_| Picker::halfblocks()),
+    let env = |k: &str| std::env::var(k).unwrap_or_default();
+    let protocol = match setting {
+        "kitty" => ProtocolType::Kitty,
+        "sixel" => ProtocolType::Sixel,
+        "iterm2" => ProtocolType::Iterm2,
+        "halfblocks" => ProtocolType::Halfblocks,
+        _ => guess(&env("TERM"), &env("TERM_PROGRAM"), !env("KITTY_WINDOW_ID").is_empty()),
     };
-    match setting {
-        "kitty" => picker.set_protocol_type(ProtocolType::Kitty),
-        "sixel" => picker.set_protocol_type(ProtocolType::Sixel),
-        "iterm2" => picker.set_protocol_type(ProtocolType::Iterm2),
-        _ => {}
-    }
+    #[allow(deprecated)] // from_fontsize is the way to build a picker without a stdin query.
+    let mut picker = Picker::from_fontsize(font_size());
+    picker.set_protocol_type(protocol);
     let name = protocol_name(picker.protocol_type());
     let _ = PICKER.set(picker);
     name
+}
+
+/// The protocol a terminal speaks, from its environment. Inside tmux (TERM=tmux*/screen*)
+/// graphics do not pass through: half blocks.
+pub fn guess(term: &str, term_program: &str, kitty_window: bool) -> ProtocolType {
+    if term.starts_with("tmux") || term.starts_with("screen") {
+        return ProtocolType::Halfblocks;
+    }
+    if term == "xterm-kitty" || term == "xterm-ghostty" || kitty_window || term_program == "ghostty" {
+        return ProtocolType::Kitty;
+    }
+    if matches!(term_program, "iTerm.app" | "WezTerm") {
+        return ProtocolType::Iterm2;
+    }
+    if term.starts_with("foot") || term.starts_with("mlterm") || term.contains("sixel") {
+        return ProtocolType::Sixel;
+    }
+    ProtocolType::Halfblocks
+}
+
+/// The cell size in pixels from the terminal (TIOCGWINSZ), or a common 10x20.
+fn font_size() -> ratatui_image::FontSize {
+    if let Ok(ws) = rustix::termios::tcgetwinsize(std::io::stdout())
+        && ws.ws_col > 0
+        && ws.ws_row > 0
+        && ws.ws_xpixel >= ws.ws_col
+        && ws.ws_ypixel >= ws.ws_row
+    {
+        return ratatui_image::FontSize::new(ws.ws_xpixel / ws.ws_col, ws.ws_ypixel / ws.ws_row);
+    }
+    ratatui_image::FontSize::new(10, 20)
 }
 
 fn picker() -> &'static Picker {
@@ -89,7 +123,7 @@ impl PreviewState {
         let mut cache = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
         if cache.as_ref().is_none_or(|(s, _)| *s != size) {
             let p = picker()
-                .new_protocol((**img).clone(), size, Resize::Fit(None))
+                .new_protocol((**img).clone(), size, Resize::Scale(Some(image::imageops::FilterType::Triangle)))
                 .map_err(|e| format!("cannot draw the image: {e}"))?;
             *cache = Some((size, p));
         }

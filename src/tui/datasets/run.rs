@@ -154,6 +154,7 @@ pub fn load_caption(dir: &Path, file: &str) -> CaptionText {
             path: json,
             text: Ok(text),
             from_json: true,
+            exists: true,
         };
     }
     let path = dir.join(file).with_extension("txt");
@@ -161,8 +162,9 @@ pub fn load_caption(dir: &Path, file: &str) -> CaptionText {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return CaptionText {
                 path,
-                text: Err("no caption file".into()),
+                text: Ok(String::new()),
                 from_json: false,
+                exists: false,
             };
         }
         Err(e) => Err(format!("cannot read: {e}")),
@@ -181,21 +183,25 @@ pub fn load_caption(dir: &Path, file: &str) -> CaptionText {
         path,
         text,
         from_json: false,
+        exists: true,
     }
 }
 
 /// Saves a caption atomically; refuses when the file changed since it was read.
 pub fn save_caption(path: &Path, text: &str, expected: Option<&str>) -> Result<PathBuf, String> {
-    if let Some(exp) = expected {
-        match std::fs::read_to_string(path) {
-            Ok(now) if now != exp => {
-                return Err(format!(
-                    "{} changed on disk since it was read: not overwritten (Esc, then reopen it)",
-                    path.display()
-                ));
-            }
-            _ => {}
-        }
+    let now = std::fs::read_to_string(path).ok();
+    let changed = match (expected, now.as_deref()) {
+        (Some(exp), Some(now)) => exp != now,
+        // Created by someone else since it was found missing.
+        (None, Some(_)) => true,
+        // Deleted since it was read: writing it again is what the user asked for.
+        (_, None) => false,
+    };
+    if changed {
+        return Err(format!(
+            "{} changed on disk since it was read: not overwritten (Esc, then open the file again)",
+            path.display()
+        ));
     }
     crate::tui::config::files::save_atomic(path, text.as_bytes(), &|_| {})
         .map_err(|e| format!("cannot save {}: {e}", path.display()))?;

@@ -592,7 +592,9 @@ fn caption(f: &mut Frame, theme: &Theme, area: Rect, b: &Browser) {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let t = if c.from_json {
+            let t = if !c.exists && b.edit.is_none() {
+                format!("no {name} · e writes one")
+            } else if c.from_json {
                 format!("Caption from {name} (read-only here)")
             } else if b.edit.is_some() {
                 format!("{name} · Ctrl-S save · Esc done")
@@ -600,6 +602,10 @@ fn caption(f: &mut Frame, theme: &Theme, area: Rect, b: &Browser) {
                 format!("{name} · e edit")
             };
             let body = match &c.text {
+                Ok(_) if !c.exists && b.edit.is_none() => Some(
+                    "(no caption file: diffusion-pipe skips this file while skip_empty_caption is true, the default)"
+                        .into(),
+                ),
                 Ok(t) if t.trim().is_empty() && b.edit.is_none() => {
                     Some("(empty: diffusion-pipe trains this file with an empty caption unless skip_empty_caption)".into())
                 }
@@ -644,7 +650,8 @@ fn cache(f: &mut Frame, s: &State, theme: &Theme, area: Rect, row: usize) {
             "No caches yet: diffusion-pipe writes <directory>/cache/<model>/ on its first run.",
         ));
     }
-    let now = std::time::SystemTime::now();
+    let now = s.now();
+    let path_w = (area.width as usize / 4).clamp(10, 50);
     for (i, (dir, c)) in rows.iter().enumerate() {
         let age = c
             .newest
@@ -652,15 +659,18 @@ fn cache(f: &mut Frame, s: &State, theme: &Theme, area: Rect, row: usize) {
             .map_or("?".into(), crate::system::procs::format_age);
         let mut l = Line::from(vec![
             Span::raw(format!(
-                "{:<40} {:<16} {:>10} {:>8} ago  ",
-                ellipsize(&esc(&dir.display().to_string()), 40),
-                ellipsize(&esc(&c.name), 16),
+                "{:<path_w$} {:<12} {:>9} {:>8} ago  ",
+                ellipsize(&esc(&dir.display().to_string()), path_w),
+                ellipsize(&esc(&c.name), 12),
                 format_bytes(c.bytes),
                 age
             )),
             if c.stale {
                 Span::styled(
-                    "captions or media changed since: run with --regenerate_cache",
+                    format!(
+                        "stale: run with --regenerate_cache ({} inputs newer)",
+                        c.newer_count
+                    ),
                     theme.warn(),
                 )
             } else {
