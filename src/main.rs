@@ -214,6 +214,13 @@ enum Cmd {
     /// Benchmarks: read a rank log's whole progress history, print it as JSON.
     #[command(name = "__scan-history", hide = true)]
     ScanHistory { file: PathBuf },
+    /// Benchmarks: the Datasets tab's frame rate before and during a fresh scan of DATASET.
+    #[command(name = "__bench-scan-ui", hide = true)]
+    BenchScanUi {
+        dataset: PathBuf,
+        #[arg(long, default_value_t = 3.0)]
+        idle: f64,
+    },
     /// Benchmarks: follow a job dir's logs as the job view does, report line latency.
     #[command(name = "__bench-tail", hide = true)]
     BenchTail {
@@ -297,6 +304,9 @@ fn main() -> color_eyre::Result<()> {
                 })
             );
             0
+        }
+        Some(Cmd::BenchScanUi { dataset, idle }) => {
+            dpgui::tui::bench::scan_ui(&dataset, std::time::Duration::from_secs_f64(idle))?
         }
         Some(Cmd::BenchTail { job_dir, seconds }) => {
             dpgui::tui::bench::tail_latency(&job_dir, std::time::Duration::from_secs_f64(seconds))?

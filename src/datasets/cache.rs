@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::MediaHeader;
-use crate::trainer::dataset::files::{FileKind, classify};
 
 /// Bumped whenever what is stored (or how it is computed) changes: older files are ignored.
 const FORMAT: u32 = 1;
@@ -38,6 +37,9 @@ pub(crate) struct Entry {
     pub key: FileKey,
     pub facts: Facts,
 }
+
+/// Facts by file name, and the ffprobe version of the video facts among them.
+pub(crate) type Loaded = (HashMap<String, (FileKey, Facts)>, Option<String>);
 
 #[derive(Serialize, Deserialize)]
 struct Stored {
@@ -103,33 +105,28 @@ impl ScanCache {
         self.dir.join(format!("{h:016x}.json"))
     }
 
-    /// The stored facts for `canonical_dir`, by file name; empty when there is nothing usable.
-    /// Video facts are dropped when they came from another ffprobe.
-    pub(crate) fn load(
-        &self,
-        canonical_dir: &Path,
-        ffprobe: Option<&str>,
-    ) -> HashMap<String, (FileKey, Facts)> {
+    /// The stored facts for `canonical_dir`, by file name, and the ffprobe version its video
+    /// facts came from (they hold only for that one); empty when there is nothing usable.
+    pub(crate) fn load(&self, canonical_dir: &Path) -> Loaded {
         if !self.reuse {
-            return HashMap::new();
+            return Loaded::default();
         }
         let Ok(bytes) = std::fs::read(self.file_for(canonical_dir)) else {
-            return HashMap::new();
+            return Loaded::default();
         };
         let Ok(stored) = serde_json::from_slice::<Stored>(&bytes) else {
             tracing::info!(dir = %canonical_dir.display(), "scan cache unreadable: full rescan");
-            return HashMap::new();
+            return Loaded::default();
         };
         if stored.format != FORMAT || stored.path != canonical_dir.to_string_lossy() {
-            return HashMap::new();
+            return Loaded::default();
         }
-        let same_ffprobe = stored.ffprobe.as_deref() == ffprobe;
-        stored
+        let map = stored
             .entries
             .into_iter()
-            .filter(|e| same_ffprobe || classify(&e.name) != FileKind::Video)
             .map(|e| (e.name, (e.key, e.facts)))
-            .collect()
+            .collect();
+        (map, stored.ffprobe)
     }
 
     /// Replaces the stored facts for `canonical_dir` (temp file, fsync, rename, fsync of the
@@ -206,19 +203,18 @@ mod tests {
             facts: Facts::Header(Err("no video stream".into())),
         };
         cache.save(dir, Some("6.0"), vec![img, vid]).unwrap();
-        let got = cache.load(dir, Some("6.0"));
+        let (got, ffprobe) = cache.load(dir);
         assert_eq!(got.len(), 2);
         assert_eq!(got["a.png"].0, key);
-        // Another ffprobe: the video facts are dropped, the image kept.
-        let got = cache.load(dir, None);
-        assert_eq!(got.keys().collect::<Vec<_>>(), vec!["a.png"]);
+        assert_eq!(ffprobe.as_deref(), Some("6.0"));
         // Same hash file claimed by another path: ignored.
         let other = Path::new("/data/other");
         std::fs::copy(cache.file_for(dir), cache.file_for(other)).unwrap();
-        assert!(cache.load(other, Some("6.0")).is_empty());
+        assert!(cache.load(other).0.is_empty());
+        // Not read when told not to.
+        assert!(cache.clone().reuse(false).load(dir).0.is_empty());
         // Corrupt: ignored.
         std::fs::write(cache.file_for(dir), b"{\"format\":1,").unwrap();
-        assert!(cache.load(dir, Some("6.0")).is_empty());
-        assert!(cache.clone().reuse(false).load(dir, None).is_empty());
+        assert!(cache.load(dir).0.is_empty());
     }
 }

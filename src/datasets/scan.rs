@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -142,8 +143,24 @@ fn read_caption(f: &mut File, size: u64) -> (Result<bool, String>, bool) {
 struct Ctx<'a> {
     dirfd: &'a OwnedFd,
     canonical: &'a Path,
-    ffprobe: Option<&'a Path>,
+    /// Set on the first video met (ffprobe is only looked for when there are videos), or given.
+    video_probe: &'a OnceLock<VideoProbe>,
     cached: &'a HashMap<String, (FileKey, Facts)>,
+    /// The ffprobe version the cached video facts came from.
+    cached_ffprobe: Option<&'a str>,
+}
+
+impl Ctx<'_> {
+    fn video_probe(&self) -> &VideoProbe {
+        self.video_probe.get_or_init(detected_ffprobe)
+    }
+}
+
+fn ffprobe_version(v: &VideoProbe) -> Option<&str> {
+    match v {
+        VideoProbe::Ffprobe { version, .. } => Some(version),
+        VideoProbe::Unavailable => None,
+    }
 }
 
 fn examine(ctx: &Ctx<'_>, item: &Listed) -> Outcome {
@@ -215,6 +232,9 @@ fn examine(ctx: &Ctx<'_>, item: &Listed) -> Outcome {
             (kind == FileKind::Caption, facts),
             (true, Facts::Caption(_)) | (false, Facts::Header(_))
         )
+        // Video facts hold only for the ffprobe that produced them.
+        && (kind != FileKind::Video
+            || ffprobe_version(ctx.video_probe()).is_some_and(|v| Some(v) == ctx.cached_ffprobe))
     {
         return Outcome::File {
             kind,
@@ -266,7 +286,7 @@ fn probe(
             Err(e) => (Some(Facts::Caption(Err(format!("unreadable: {e}")))), false),
         },
         FileKind::Video => {
-            let Some(ffprobe) = ctx.ffprobe else {
+            let VideoProbe::Ffprobe { path: ffprobe, .. } = ctx.video_probe() else {
                 return (None, false);
             };
             let path = ctx.canonical.join(item.os_name());
@@ -375,42 +395,20 @@ fn scan(
             is_reg: ft.is_some_and(|t| t.is_file()),
         });
     }
-    // Names are unique: no need for a stable sort.
-    listed.sort_unstable_by(|a, b| a.display.cmp(&b.display));
     ctl.done.store(0, Ordering::Relaxed);
     ctl.total.store(listed.len() as u64, Ordering::Relaxed);
 
-    let video_probe = match prober {
-        Prober::Given(v) => v,
-        Prober::Detect => {
-            let has_videos = listed
-                .iter()
-                .any(|l| !l.is_dir && files::classify(&l.display) == FileKind::Video);
-            if has_videos {
-                detected_ffprobe()
-            } else {
-                match super::probe::find_on_path("ffprobe") {
-                    Some(path) => VideoProbe::Ffprobe {
-                        path,
-                        version: String::new(),
-                    },
-                    None => VideoProbe::Unavailable,
-                }
-            }
-        }
-    };
-    let (ffprobe_path, ffprobe_version) = match &video_probe {
-        VideoProbe::Ffprobe { path, version } => (Some(path.as_path()), Some(version.as_str())),
-        VideoProbe::Unavailable => (None, None),
-    };
-    let cached = cache
-        .map(|c| c.load(&canonical, ffprobe_version))
-        .unwrap_or_default();
+    let video_probe = OnceLock::new();
+    if let Prober::Given(v) = prober {
+        let _ = video_probe.set(v);
+    }
+    let (cached, cached_ffprobe) = cache.map(|c| c.load(&canonical)).unwrap_or_default();
     let ctx = Ctx {
         dirfd: &dirfd,
         canonical: &canonical,
-        ffprobe: ffprobe_path,
+        video_probe: &video_probe,
         cached: &cached,
+        cached_ffprobe: cached_ffprobe.as_deref(),
     };
 
     // Workers claim chunks of entries; each returns its (index, outcome) pairs.
@@ -419,6 +417,7 @@ fn scan(
         .clamp(1, listed.len().div_ceil(CHUNK).max(1));
     let next = AtomicUsize::new(0);
     let mut outcomes: Vec<Option<Outcome>> = (0..listed.len()).map(|_| None).collect();
+    let mut order: Vec<u32> = Vec::new();
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
@@ -444,6 +443,11 @@ fn scan(
                 })
             })
             .collect();
+        // Meanwhile (this thread would only wait): the output order, by name. Names are
+        // unique, so an unstable sort is exact.
+        order = (0..listed.len() as u32).collect();
+        order
+            .sort_unstable_by(|&a, &b| listed[a as usize].display.cmp(&listed[b as usize].display));
         for h in handles {
             // A worker cannot panic on file content (probes are unwind-guarded); if it did,
             // its entries stay unexamined rather than taking the caller down.
@@ -456,21 +460,44 @@ fn scan(
     });
 
     let cancelled = ctl.is_cancelled();
+    let video_probe = video_probe.into_inner();
     if let Some(cache) = cache {
+        // Videos met: their facts are this ffprobe's. None met: what was stored still holds.
+        let version = match &video_probe {
+            Some(v) => ffprobe_version(v),
+            None => cached_ffprobe.as_deref(),
+        };
+        let keep_cached_videos = version == cached_ffprobe.as_deref();
         save_cache(
             cache,
             &canonical,
-            ffprobe_version,
+            version,
             &listed,
             &outcomes,
             &cached,
-            cancelled,
+            cancelled.then_some(keep_cached_videos),
         );
     }
     if cancelled {
         return Err(ScanError::Cancelled);
     }
-    Ok(assemble(req, &dirfd, &meta, listed, outcomes, video_probe))
+    // No video needed ffprobe: say whether it is on PATH, without running it.
+    let video_probe = video_probe.unwrap_or_else(|| match super::probe::find_on_path("ffprobe") {
+        Some(path) => VideoProbe::Ffprobe {
+            path,
+            version: String::new(),
+        },
+        None => VideoProbe::Unavailable,
+    });
+    Ok(assemble(
+        req,
+        &dirfd,
+        &meta,
+        listed,
+        outcomes,
+        &order,
+        video_probe,
+    ))
 }
 
 fn save_cache(
@@ -480,7 +507,8 @@ fn save_cache(
     listed: &[Listed],
     outcomes: &[Option<Outcome>],
     cached: &HashMap<String, (FileKey, Facts)>,
-    cancelled: bool,
+    // Some(keep cached video facts) after a cancel: then unreached entries keep their facts.
+    cancelled: Option<bool>,
 ) {
     let mut probed = 0;
     let mut entries = Vec::new();
@@ -503,10 +531,12 @@ fn save_cache(
             });
         }
     }
-    if cancelled {
+    if let Some(keep_videos) = cancelled {
         // Keep what an earlier scan knew about the entries not reached this time.
         for (name, (key, facts)) in cached {
-            if !seen.contains(name.as_str()) {
+            if !seen.contains(name.as_str())
+                && (keep_videos || files::classify(name) != FileKind::Video)
+            {
                 entries.push(Entry {
                     name: name.clone(),
                     key: *key,
@@ -683,8 +713,9 @@ fn assemble(
     req: &ScanRequest,
     dirfd: &OwnedFd,
     dir_meta: &std::fs::Metadata,
-    listed: Vec<Listed>,
-    outcomes: Vec<Option<Outcome>>,
+    mut listed: Vec<Listed>,
+    mut outcomes: Vec<Option<Outcome>>,
+    order: &[u32],
     video_probe: VideoProbe,
 ) -> DirectoryScan {
     let mut media: Vec<(String, MediaKind, FileKey, Result<MediaHeader, String>)> = Vec::new();
@@ -694,8 +725,9 @@ fn assemble(
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut reused, mut probed) = (0, 0);
     let mut has_cache_dir = false;
-    for (item, o) in listed.into_iter().zip(outcomes) {
-        let name = item.display;
+    for &i in order {
+        let name = std::mem::take(&mut listed[i as usize].display);
+        let o = outcomes[i as usize].take();
         match o {
             None => not_files.push(name),
             Some(Outcome::Dir) => {

@@ -357,3 +357,101 @@ pub fn tail_latency(job_dir: &Path, duration: Duration) -> color_eyre::Result<i3
     println!("{report}");
     Ok(0)
 }
+
+/// Frame timing of one phase: how late each frame started against a 30 fps schedule, and how
+/// long it took to draw.
+fn frame_stats(late: &Histogram, draw: &Histogram, frames: u64, secs: f64) -> serde_json::Value {
+    serde_json::json!({
+        "frames": frames,
+        "fps": frames as f64 / secs.max(1e-9),
+        "late_p50_ms": late.quantile_ms(0.5),
+        "late_p99_ms": late.quantile_ms(0.99),
+        "late_max_ms": late.max_us as f64 / 1000.0,
+        "draw_p50_ms": draw.quantile_ms(0.5),
+        "draw_p99_ms": draw.quantile_ms(0.99),
+    })
+}
+
+/// `dpgui __bench-scan-ui DATASET.toml`: the Datasets tab drawn at the dashboard's frame rate
+/// (30 fps, `FRAME` in `tui/mod.rs`) for `idle` seconds, then again while the dataset is
+/// scanned afresh on the tab's own background scan (`datasets::run::scan`: the same workers,
+/// the same progress polling), until the scan ends. Prints both phases' frame rate and frame
+/// lateness as JSON: the scan must not slow the UI.
+pub fn scan_ui(dataset: &Path, idle: Duration) -> color_eyre::Result<i32> {
+    use crate::tui::app::{Event, update};
+    use crate::tui::datasets::{DatasetsEvent, SourceKey, SourceSpec, run};
+
+    const FRAME: Duration = Duration::from_millis(33);
+    let theme = Theme::builtin("dark").ok_or_else(|| eyre!("no dark theme"))?;
+    let mut term = Terminal::new(TestBackend::new(WIDTH, HEIGHT))?;
+    let mut s = State::new(AppInfo::default());
+    s.size = Rect::new(0, 0, WIDTH, HEIGHT);
+    s.tab = Tab::Datasets;
+    let key = SourceKey::Config(std::path::absolute(dataset)?);
+    let _ = update(
+        &mut s,
+        Event::Datasets(DatasetsEvent::Sources(vec![SourceSpec {
+            key: key.clone(),
+            training: vec![],
+        }])),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let send: run::Send = std::sync::Arc::new(move |e| {
+        let _ = tx.send(e);
+    });
+
+    // One phase: draw on schedule until `until` says stop; events are applied before each frame.
+    let mut phase = |s: &mut State, until: &mut dyn FnMut(&State, Duration) -> bool| {
+        let (mut late, mut draw) = (Histogram::new(), Histogram::new());
+        let start = Instant::now();
+        let mut next = start;
+        let mut frames = 0u64;
+        while !until(s, start.elapsed()) {
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            }
+            let began = Instant::now();
+            late.add(began.saturating_duration_since(next).as_micros() as u64);
+            while let Ok(e) = rx.try_recv() {
+                let _ = update(s, Event::Datasets(e));
+            }
+            let t0 = Instant::now();
+            term.draw(|f| views::draw(f, s, &theme))?;
+            draw.add(t0.elapsed().as_micros() as u64);
+            frames += 1;
+            next += FRAME;
+            // A slow frame does not make the next ones rush to catch up (MissedTickBehavior::Skip).
+            if next < Instant::now() {
+                next = Instant::now();
+            }
+        }
+        Ok::<_, color_eyre::Report>((late, draw, frames, start.elapsed().as_secs_f64()))
+    };
+
+    let (li, di, fi, si) = phase(&mut s, &mut |_, t| t >= idle)?;
+    let base = std::env::current_dir()?;
+    let scan_start = Instant::now();
+    run::scan(key, None, 1, true, base, send);
+    let (ls, ds, fs, ss) = phase(&mut s, &mut |s, _| {
+        s.datasets
+            .current()
+            .is_some_and(|c| c.scan.is_none() && c.report.is_some() || c.error.is_some())
+    })?;
+    let scan_secs = scan_start.elapsed().as_secs_f64();
+    let files: usize = s
+        .datasets
+        .report()
+        .map_or(0, |r| r.directories.iter().map(|d| d.images + d.videos).sum());
+    println!(
+        "{}",
+        serde_json::json!({
+            "files": files,
+            "scan_secs": scan_secs,
+            "idle": frame_stats(&li, &di, fi, si),
+            "scanning": frame_stats(&ls, &ds, fs, ss),
+            "error": s.datasets.current().and_then(|c| c.error.clone()),
+        })
+    );
+    Ok(0)
+}
