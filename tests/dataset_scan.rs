@@ -286,7 +286,10 @@ fn scan_finds_what_diffusion_pipe_reads() {
     let by_kind: BTreeMap<&str, &dpgui::datasets::Problem> =
         ps.iter().map(|p| (p.kind, p)).collect();
     let files = |k: &str| by_kind.get(k).map(|p| p.files.clone()).unwrap_or_default();
-    assert_eq!(files("missing_caption"), vec!["e_tiny.png", "raw\u{fffd}.png"]);
+    assert_eq!(
+        files("missing_caption"),
+        vec!["e_tiny.png", "raw\u{fffd}.png"]
+    );
     assert!(
         by_kind["missing_caption"]
             .message
@@ -543,6 +546,31 @@ fn videos_probed_with_ffprobe() {
             .iter()
             .all(|p| p.kind != "video_frames_unknown")
     );
+
+    // Cached: a second scan runs no ffprobe on them; another ffprobe version re-probes videos.
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = ScanCache::open(cache_dir.path());
+    let req = ScanRequest {
+        path: d.into(),
+        ..Default::default()
+    };
+    let first = scan_directory(&req, &ScanControl::new(), Some(&cache)).unwrap();
+    assert_eq!((first.probed, first.reused), (5, 0)); // 4 videos, 1 caption
+    let again = scan_directory(&req, &ScanControl::new(), Some(&cache)).unwrap();
+    assert_eq!((again.probed, again.reused), (0, 5));
+    assert_eq!(
+        serde_json::to_value(&first.media).unwrap(),
+        serde_json::to_value(&again.media).unwrap()
+    );
+    let VideoProbe::Ffprobe { path, .. } = &scan.video_probe else {
+        unreachable!()
+    };
+    let other = VideoProbe::Ffprobe {
+        path: path.clone(),
+        version: "another".into(),
+    };
+    let upgraded = scan_directory_with(&req, &ScanControl::new(), Some(&cache), other).unwrap();
+    assert_eq!((upgraded.probed, upgraded.reused), (4, 1));
 
     // Without ffprobe: listed, frames unknown, and said so.
     let scan = scan_directory_with(
