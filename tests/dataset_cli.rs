@@ -239,7 +239,10 @@ fn steps_per_epoch_and_dropped_buckets_follow_the_global_batch() {
         .iter()
         .find(|b| b["ar"] == 0.5)
         .unwrap();
-    assert_eq!((tall["items"].as_u64(), tall["dropped"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (tall["items"].as_u64(), tall["dropped"].as_u64()),
+        (Some(1), Some(1))
+    );
     assert_eq!(
         files(problem(a, "bucket_dropped").expect("bucket_dropped")),
         ["tall.png"]
@@ -270,7 +273,13 @@ fn a_training_config_can_be_given_instead_of_the_dataset_config() {
     let f = fixture();
     let (_, out, err) = dpgui(
         &f.home,
-        &["dataset", f.train.to_str().unwrap(), "--gpus", "1", "--json"],
+        &[
+            "dataset",
+            f.train.to_str().unwrap(),
+            "--gpus",
+            "1",
+            "--json",
+        ],
     );
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
     assert_eq!(v["config"], f.dataset.display().to_string());
@@ -293,7 +302,10 @@ fn the_text_report_names_problems_and_steps() {
         ],
     );
     assert_eq!(code, 0);
-    assert!(out.contains(&format!("[[directory]] {}", f.a.display())), "{out}");
+    assert!(
+        out.contains(&format!("[[directory]] {}", f.a.display())),
+        "{out}"
+    );
     assert!(out.contains("warning[missing_caption]"), "{out}");
     assert!(out.contains("nocap.png"), "{out}");
     assert!(out.contains("steps per epoch: 4"), "{out}");
@@ -419,5 +431,8 @@ fn corpus_dataset_configs_load() {
             assert!(d["error"].is_string(), "{}: {d:#}", p.display());
         }
     }
-    assert!(seen >= 4, "expected the example dataset configs, saw {seen}");
+    assert!(
+        seen >= 4,
+        "expected the example dataset configs, saw {seen}"
+    );
 }

@@ -201,12 +201,18 @@ fn datasets_tab_end_to_end() {
             rescan: false,
         })]
     );
-    update(&mut s, Event::Datasets(scan(cache.path(), &key0, Some(&train), 1)));
+    update(
+        &mut s,
+        Event::Datasets(scan(cache.path(), &key0, Some(&train), 1)),
+    );
     let text = screen(&render(&s));
     // 5 captioned images × 2 repeats; batch 2: ar 1 (cat1 cat2) 4 → 2 steps, ar 2 (wide1
     // wide2) 4 → 2, ar 0.5 (tall) 2 → 1: 5 steps.
     assert!(text.contains("steps per epoch 5"), "{text}");
-    assert!(text.contains("cat3.png") || text.contains("no caption"), "{text}");
+    assert!(
+        text.contains("cat3.png") || text.contains("no caption"),
+        "{text}"
+    );
     insta::assert_snapshot!("datasets_list", render(&s).backend());
 
     // The directory: problems and buckets.
@@ -254,7 +260,9 @@ fn datasets_tab_end_to_end() {
         .map(|(x, y)| format!("{:?}", buf[(x as u16, y as u16)].bg))
         .collect();
     assert!(
-        painted.iter().any(|c| c.contains("200, 40, 40") || c.contains("Rgb(200")),
+        painted
+            .iter()
+            .any(|c| c.contains("200, 40, 40") || c.contains("Rgb(200")),
         "{painted:?}"
     );
 
@@ -285,7 +293,10 @@ fn datasets_tab_end_to_end() {
     assert!(b.edit.is_none(), "saved: editing ends");
     // Re-read from disk as the browser does when the file is shown again.
     let c = run::load_caption(&dir, "cat1.png");
-    assert_eq!(c.text, Ok("a photo of a cat on a sofa, sleeping".to_string()));
+    assert_eq!(
+        c.text,
+        Ok("a photo of a cat on a sofa, sleeping".to_string())
+    );
 
     // An unsaved edit is not lost to Esc: it asks.
     update(&mut s, key('e'));
@@ -356,7 +367,10 @@ fn datasets_tab_end_to_end() {
 
     // A rescan sees the new caption: nothing is skipped any more.
     update(&mut s, code(KeyCode::Esc));
-    update(&mut s, Event::Datasets(scan(cache.path(), &key0, Some(&train), 1)));
+    update(
+        &mut s,
+        Event::Datasets(scan(cache.path(), &key0, Some(&train), 1)),
+    );
     let r = s.datasets.report().unwrap();
     assert!(
         !r.directories[0]
@@ -409,7 +423,9 @@ fn the_empty_tab_says_what_to_do() {
     let cmds = update(&mut s, code(KeyCode::Enter));
     assert_eq!(
         cmds,
-        vec![Command::Datasets(DatasetsCmd::AddDirectory("/srv/data".into()))]
+        vec![Command::Datasets(DatasetsCmd::AddDirectory(
+            "/srv/data".into()
+        ))]
     );
     // The help lists the tab's keys.
     update(&mut s, key('?'));

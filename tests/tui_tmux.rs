@@ -1023,7 +1023,11 @@ fn datasets_tab_scans_and_edits_a_caption() {
     let work = t.path("work");
     let photos = work.join("photos");
     std::fs::create_dir_all(&photos).unwrap();
-    for (name, w, h) in [("cat1.png", 64, 64), ("cat2.png", 96, 48), ("nocap.png", 32, 64)] {
+    for (name, w, h) in [
+        ("cat1.png", 64, 64),
+        ("cat2.png", 96, 48),
+        ("nocap.png", 32, 64),
+    ] {
         image::RgbImage::from_pixel(w, h, image::Rgb([180, 60, 60]))
             .save_with_format(photos.join(name), image::ImageFormat::Png)
             .unwrap();
@@ -1060,7 +1064,12 @@ fn datasets_tab_scans_and_edits_a_caption() {
     t.send(&["2"]);
     t.wait_datasets();
     // Scanned in the background: 3 images, the one without a caption is a problem.
-    t.wait_all(&["data.toml", "3 img 0 vid", "has no caption", "steps per epoch"]);
+    t.wait_all(&[
+        "data.toml",
+        "3 img 0 vid",
+        "has no caption",
+        "steps per epoch",
+    ]);
     t.send(&["Enter"]);
     t.wait_all(&["[[directory]] 1/1", "Problems"]);
     t.send(&["m"]);

@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use super::MediaHeader;
 
 /// Bumped whenever what is stored (or how it is computed) changes: older files are ignored.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// What reading one file found.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Facts {
     /// A medium's header (or, for an unknown suffix, whether PIL would open it).
     Header(Result<MediaHeader, String>),
@@ -24,14 +24,14 @@ pub(crate) enum Facts {
 }
 
 /// The identity a cached fact is valid for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct FileKey {
     pub size: u64,
     pub mtime_ns: i64,
     pub ino: u64,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub(crate) struct Entry {
     pub name: String,
     pub key: FileKey,
@@ -48,7 +48,55 @@ struct Stored {
     path: String,
     /// Video facts hold only for the ffprobe that produced them.
     ffprobe: Option<String>,
-    entries: Vec<Entry>,
+    entries: Vec<StoredEntry>,
+}
+
+/// One file on disk, compact (100,000 of them make a few MB): `[name, size, mtime_ns, inode,
+/// facts]`.
+#[derive(Serialize, Deserialize)]
+struct StoredEntry(String, u64, i64, u64, StoredFacts);
+
+/// `H`: a header `[width, height, animated, frames, fps]`; `E`: why there is none; `C`: a
+/// caption (`true`: empty); `U`: why a caption cannot be used.
+#[derive(Serialize, Deserialize)]
+enum StoredFacts {
+    H(u32, u32, bool, Option<u64>, Option<f64>),
+    E(String),
+    C(bool),
+    U(String),
+}
+
+impl From<Entry> for StoredEntry {
+    fn from(e: Entry) -> StoredEntry {
+        let facts = match e.facts {
+            Facts::Header(Ok(h)) => {
+                StoredFacts::H(h.width, h.height, h.animated, h.source_frames, h.fps)
+            }
+            Facts::Header(Err(r)) => StoredFacts::E(r),
+            Facts::Caption(Ok(empty)) => StoredFacts::C(empty),
+            Facts::Caption(Err(r)) => StoredFacts::U(r),
+        };
+        StoredEntry(e.name, e.key.size, e.key.mtime_ns, e.key.ino, facts)
+    }
+}
+
+impl From<StoredFacts> for Facts {
+    fn from(f: StoredFacts) -> Facts {
+        match f {
+            StoredFacts::H(width, height, animated, source_frames, fps) => {
+                Facts::Header(Ok(MediaHeader {
+                    width,
+                    height,
+                    animated,
+                    source_frames,
+                    fps,
+                }))
+            }
+            StoredFacts::E(r) => Facts::Header(Err(r)),
+            StoredFacts::C(empty) => Facts::Caption(Ok(empty)),
+            StoredFacts::U(r) => Facts::Caption(Err(r)),
+        }
+    }
 }
 
 /// Where scans are remembered. `reuse(false)` (a forced rescan) reads nothing but still writes
@@ -124,7 +172,14 @@ impl ScanCache {
         let map = stored
             .entries
             .into_iter()
-            .map(|e| (e.name, (e.key, e.facts)))
+            .map(|StoredEntry(name, size, mtime_ns, ino, facts)| {
+                let key = FileKey {
+                    size,
+                    mtime_ns,
+                    ino,
+                };
+                (name, (key, facts.into()))
+            })
             .collect();
         (map, stored.ffprobe)
     }
@@ -141,7 +196,7 @@ impl ScanCache {
             format: FORMAT,
             path: canonical_dir.to_string_lossy().into_owned(),
             ffprobe: ffprobe.map(str::to_string),
-            entries,
+            entries: entries.into_iter().map(StoredEntry::from).collect(),
         };
         let bytes = serde_json::to_vec(&stored).map_err(std::io::Error::other)?;
         let path = self.file_for(canonical_dir);
@@ -200,12 +255,33 @@ mod tests {
         let vid = Entry {
             name: "v.mp4".into(),
             key,
-            facts: Facts::Header(Err("no video stream".into())),
+            facts: Facts::Header(Ok(MediaHeader {
+                width: 160,
+                height: 90,
+                animated: false,
+                source_frames: Some(45),
+                fps: Some(29.97),
+            })),
         };
-        cache.save(dir, Some("6.0"), vec![img, vid]).unwrap();
+        let caps = [
+            Facts::Caption(Ok(true)),
+            Facts::Caption(Err("not UTF-8".into())),
+        ];
+        let mut entries = vec![img.clone(), vid.clone()];
+        for (i, f) in caps.iter().enumerate() {
+            entries.push(Entry {
+                name: format!("c{i}.txt"),
+                key,
+                facts: f.clone(),
+            });
+        }
+        cache.save(dir, Some("6.0"), entries).unwrap();
         let (got, ffprobe) = cache.load(dir);
-        assert_eq!(got.len(), 2);
-        assert_eq!(got["a.png"].0, key);
+        assert_eq!(got.len(), 4);
+        assert_eq!(got["a.png"], (key, img.facts));
+        assert_eq!(got["v.mp4"], (key, vid.facts));
+        assert_eq!(got["c0.txt"].1, caps[0]);
+        assert_eq!(got["c1.txt"].1, caps[1]);
         assert_eq!(ffprobe.as_deref(), Some("6.0"));
         // Same hash file claimed by another path: ignored.
         let other = Path::new("/data/other");

@@ -512,7 +512,6 @@ fn save_cache(
 ) {
     let mut probed = 0;
     let mut entries = Vec::new();
-    let mut seen = HashSet::new();
     for (item, o) in listed.iter().zip(outcomes) {
         if let Some(Outcome::File {
             key,
@@ -523,7 +522,6 @@ fn save_cache(
         }) = o
         {
             probed += usize::from(!reused);
-            seen.insert(item.display.as_str());
             entries.push(Entry {
                 name: item.display.clone(),
                 key: *key,
@@ -533,6 +531,12 @@ fn save_cache(
     }
     if let Some(keep_videos) = cancelled {
         // Keep what an earlier scan knew about the entries not reached this time.
+        let seen: HashSet<&str> = listed
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, o)| o.is_some())
+            .map(|(item, _)| item.display.as_str())
+            .collect();
         for (name, (key, facts)) in cached {
             if !seen.contains(name.as_str())
                 && (keep_videos || files::classify(name) != FileKind::Video)

@@ -24,8 +24,8 @@ use super::error::{Failure, HubError, Subject, classify, retry_after};
 
 pub(crate) const USER_AGENT: &str = concat!("dpgui/", env!("CARGO_PKG_VERSION"));
 
-/// Small chunks are gathered to this size before a write: fewer syscalls, little memory.
-const WRITE_BUF: usize = 256 << 10;
+/// Chunks smaller than this are gathered before a write: fewer syscalls, no copy of big ones.
+const WRITE_BUF: usize = 64 << 10;
 
 /// The two HTTP clients: HEAD must see the hub's own redirect answer, GET follows redirects to
 /// the storage host (reqwest drops the Authorization header when the host changes).
@@ -313,84 +313,40 @@ fn content_range(h: &HeaderMap) -> Option<(u64, Option<u64>)> {
     Some((start.trim().parse().ok()?, total.trim().parse().ok()))
 }
 
-/// What the writer thread does, in order.
-enum Op {
-    Data(bytes::Bytes),
-    /// Drop what the file holds: the server sent the whole file instead of the range.
-    Truncate,
-}
-
-/// The partial file's writer, on a thread of its own: the network side hands it chunks (no
-/// copy, they are reference-counted) and keeps receiving while it writes, so receiving and
-/// writing overlap on two cores. At most `WRITER_QUEUE` chunks wait (a few MB).
+/// The partial file, appended to. Chunks of `WRITE_BUF` or more (what a fast link delivers)
+/// are written as they come, without a copy; smaller ones (TLS records are 16 KiB) are gathered
+/// first. A writer thread was tried: on two cores, with the server on the same machine, the
+/// hand-off cost more than the overlap gained.
 struct Writer {
-    tx: Option<tokio::sync::mpsc::Sender<Op>>,
-    thread: Option<std::thread::JoinHandle<io::Result<()>>>,
-    inline: Option<std::cell::RefCell<io::BufWriter<File>>>,
+    out: io::BufWriter<File>,
 }
-
-const WRITER_QUEUE: usize = 16;
 
 impl Writer {
-    fn start(file: File) -> io::Result<Writer> {
-        if let Ok(v) = std::env::var("XX_INLINE") {
-            let cap: usize = v.parse().unwrap_or(1 << 20);
-            return Ok(Writer { tx: None, thread: None, inline: Some(std::cell::RefCell::new(io::BufWriter::with_capacity(cap, file))) });
-        }
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Op>(WRITER_QUEUE);
-        let thread = std::thread::Builder::new()
-            .name("dpgui-hub-write".into())
-            .spawn(move || {
-                // Small chunks (TLS records are 16 KiB) are gathered; large ones go straight
-                // through.
-                let mut out = io::BufWriter::with_capacity(WRITE_BUF, file);
-                while let Some(op) = rx.blocking_recv() {
-                    match op {
-                        Op::Data(b) => out.write_all(&b)?,
-                        Op::Truncate => {
-                            out.flush()?;
-                            out.get_ref().set_len(0)?;
-                        }
-                    }
-                }
-                out.flush()
-            })?;
-        Ok(Writer {
-            tx: Some(tx),
-            thread: Some(thread),
-            inline: None,
-        })
-    }
-
-    /// False when the writer has stopped on an error ([`Writer::finish`] says which).
-    async fn send(&self, op: Op) -> bool {
-        if let Some(w) = &self.inline {
-            let mut w = w.borrow_mut();
-            return match op { Op::Data(b) => w.write_all(&b).is_ok(), Op::Truncate => w.flush().is_ok() && w.get_ref().set_len(0).is_ok() };
-        }
-        match &self.tx {
-            Some(tx) => tx.send(op).await.is_ok(),
-            None => false,
+    fn new(file: File) -> Writer {
+        Writer {
+            out: io::BufWriter::with_capacity(WRITE_BUF, file),
         }
     }
 
-    /// Waits until everything sent is written.
+    fn write(&mut self, b: &[u8]) -> io::Result<()> {
+        self.out.write_all(b)
+    }
+
+    /// Drops what the file holds: the server sent the whole file instead of the range.
+    fn truncate(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        self.out.get_ref().set_len(0)
+    }
+
     fn finish(&mut self) -> io::Result<()> {
-        if let Some(w) = &self.inline { w.borrow_mut().flush()?; }
-        drop(self.tx.take());
-        match self.thread.take() {
-            Some(t) => t
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("the writer thread panicked"))),
-            None => Ok(()),
-        }
+        self.out.flush()
     }
 }
 
 impl Drop for Writer {
     /// On any early return the partial file still ends up holding every byte counted.
     fn drop(&mut self) {
-        let _ = self.finish();
+        let _ = self.out.flush();
     }
 }
 
@@ -400,8 +356,8 @@ enum Attempt {
     Broken,
     /// The server did not honour the range: start over from byte 0.
     Restart,
-    /// A write failed: the writer knows why.
-    WriteFailed,
+    /// A write failed.
+    WriteFailed(io::Error),
 }
 
 /// Downloads `url` into `partial` (appending to what is there) until it holds `size` bytes.
@@ -437,17 +393,13 @@ async fn transfer(
     {
         return Err(disk_full(dir, size - have));
     }
-    let mut writer = Writer::start(file).map_err(|e| HubError::io(partial, &e))?;
+    let mut writer = Writer::new(file);
     let io_fail = |e: io::Error, have: u64| {
         if is_disk_full(&e) {
             disk_full(dir, size.saturating_sub(have))
         } else {
             HubError::io(partial, &e)
         }
-    };
-    let write_error = |writer: &mut Writer, have: u64| match writer.finish() {
-        Err(e) => io_fail(e, have),
-        Ok(()) => HubError::io(partial, &io::Error::other("the writer stopped")),
     };
     tick(Tick::Start { size, have });
     let mut fetched = 0u64;
@@ -460,7 +412,7 @@ async fn transfer(
         let outcome = get_into(
             task,
             url,
-            &writer,
+            &mut writer,
             &mut have,
             size,
             cancel,
@@ -470,12 +422,10 @@ async fn transfer(
         .await?;
         match outcome {
             None => {}
-            Some(Attempt::WriteFailed) => return Err(write_error(&mut writer, have)),
+            Some(Attempt::WriteFailed(e)) => return Err(io_fail(e, have)),
             Some(Attempt::Restart) if !restarted => {
                 restarted = true;
-                if !writer.send(Op::Truncate).await {
-                    return Err(write_error(&mut writer, have));
-                }
+                writer.truncate().map_err(|e| io_fail(e, have))?;
                 have = 0;
                 tick(Tick::Bytes(0));
             }
@@ -519,7 +469,7 @@ async fn transfer(
 async fn get_into(
     task: &FileTask<'_>,
     url: &reqwest::Url,
-    writer: &Writer,
+    writer: &mut Writer,
     have: &mut u64,
     size: u64,
     cancel: &mut watch::Receiver<bool>,
@@ -545,8 +495,8 @@ async fn get_into(
         StatusCode::OK => {
             // The server ignored the range: its body is the whole file, take it from byte 0.
             if *have > 0 {
-                if !writer.send(Op::Truncate).await {
-                    return Ok(Some(Attempt::WriteFailed));
+                if let Err(e) = writer.truncate() {
+                    return Ok(Some(Attempt::WriteFailed(e)));
                 }
                 *have = 0;
                 tick(Tick::Bytes(0));
@@ -569,12 +519,11 @@ async fn get_into(
             c = resp.chunk() => c,
         };
         match chunk {
-            Ok(Some(mut bytes)) => {
+            Ok(Some(bytes)) => {
                 // A server sending more than it announced must not grow the blob past its size.
                 let room = (size - *have).min(bytes.len() as u64) as usize;
-                bytes.truncate(room);
-                if !writer.send(Op::Data(bytes)).await {
-                    return Ok(Some(Attempt::WriteFailed));
+                if let Err(e) = writer.write(&bytes[..room]) {
+                    return Ok(Some(Attempt::WriteFailed(e)));
                 }
                 *have += room as u64;
                 *fetched += room as u64;

@@ -439,10 +439,9 @@ pub fn scan_ui(dataset: &Path, idle: Duration) -> color_eyre::Result<i32> {
             .is_some_and(|c| c.scan.is_none() && c.report.is_some() || c.error.is_some())
     })?;
     let scan_secs = scan_start.elapsed().as_secs_f64();
-    let files: usize = s
-        .datasets
-        .report()
-        .map_or(0, |r| r.directories.iter().map(|d| d.images + d.videos).sum());
+    let files: usize = s.datasets.report().map_or(0, |r| {
+        r.directories.iter().map(|d| d.images + d.videos).sum()
+    });
     println!(
         "{}",
         serde_json::json!({

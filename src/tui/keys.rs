@@ -86,12 +86,27 @@ pub const JOBS: &[(&str, &str)] = &[
 /// The Datasets tab: the list, a directory, the media browser, the caches.
 pub const DATASETS: &[(&str, &str)] = &[
     ("", "── dataset list ──"),
-    ("↑ ↓ / k j", "select a dataset (g G / Home End: first / last)"),
-    ("Enter / l", "open its first [[directory]]: buckets and problems"),
-    ("r / f", "scan again (unchanged files come from the scan cache) / scan every file afresh"),
+    (
+        "↑ ↓ / k j",
+        "select a dataset (g G / Home End: first / last)",
+    ),
+    (
+        "Enter / l",
+        "open its first [[directory]]: buckets and problems",
+    ),
+    (
+        "r / f",
+        "scan again (unchanged files come from the scan cache) / scan every file afresh",
+    ),
     ("x", "cancel the scan under way"),
-    ("t", "the training config whose batch sizes give the steps per epoch (cycles)"),
-    ("+ / -", "double / halve the GPU count for the steps per epoch"),
+    (
+        "t",
+        "the training config whose batch sizes give the steps per epoch (cycles)",
+    ),
+    (
+        "+ / -",
+        "double / halve the GPU count for the steps per epoch",
+    ),
     ("c", "the caches of its directories"),
     ("a / d", "add a directory / remove an added one"),
     ("e", "edit the dataset config in the Config tab"),
@@ -103,9 +118,15 @@ pub const DATASETS: &[(&str, &str)] = &[
     ("Esc / h", "back to the list"),
     ("", "── media browser ──"),
     ("↑ ↓ / n p", "next / previous file (PgUp PgDn, g G)"),
-    ("e / Enter", "edit the caption (creates name.txt when there is none)"),
+    (
+        "e / Enter",
+        "edit the caption (creates name.txt when there is none)",
+    ),
     ("Ctrl-S", "save the caption (atomic)"),
-    ("Esc", "stop editing (asks when unsaved: s save, d discard); again: back"),
+    (
+        "Esc",
+        "stop editing (asks when unsaved: s save, d discard); again: back",
+    ),
     ("v", "show / hide the image preview"),
     ("", "── caches ──"),
     ("D / Delete", "delete the selected cache (confirm with y)"),
@@ -191,7 +212,9 @@ pub fn hints(tab: Tab) -> &'static str {
         }
         Tab::Jobs => "↑↓ select  ⏎ open  n new job  s save&stop  c save  x stop  K kill  ? help",
         Tab::Config => "↑↓ select  ⏎ open  n new  o open path  c copy  r rename  d delete  ? help",
-        Tab::Datasets => "↑↓ select  ⏎ open  r rescan  x cancel  t training  +/- GPUs  c caches  a add dir  ? help",
+        Tab::Datasets => {
+            "↑↓ select  ⏎ open  r rescan  x cancel  t training  +/- GPUs  c caches  a add dir  ? help"
+        }
     }
 }
 

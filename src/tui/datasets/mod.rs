@@ -219,15 +219,23 @@ pub enum DatasetsCmd {
         rescan: bool,
     },
     /// Read the caption of a browsed file.
-    LoadCaption { dir: PathBuf, file: String },
+    LoadCaption {
+        dir: PathBuf,
+        file: String,
+    },
     SaveCaption {
         path: PathBuf,
         text: String,
         expected: Option<String>,
     },
-    DeleteCache { dir: PathBuf, name: String },
+    DeleteCache {
+        dir: PathBuf,
+        name: String,
+    },
     /// Decode an image for the preview.
-    Preview { path: PathBuf },
+    Preview {
+        path: PathBuf,
+    },
     AddDirectory(PathBuf),
     RemoveDirectory(PathBuf),
 }
@@ -536,7 +544,9 @@ fn list_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
     let n = d.sources.len();
     match k.code {
         KeyCode::Up | KeyCode::Char('k') => d.selected = d.selected.saturating_sub(1),
-        KeyCode::Down | KeyCode::Char('j') => d.selected = (d.selected + 1).min(n.saturating_sub(1)),
+        KeyCode::Down | KeyCode::Char('j') => {
+            d.selected = (d.selected + 1).min(n.saturating_sub(1))
+        }
         KeyCode::Home | KeyCode::Char('g') => d.selected = 0,
         KeyCode::End | KeyCode::Char('G') => d.selected = n.saturating_sub(1),
         KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => {
@@ -550,7 +560,11 @@ fn list_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
                 s.status = Some((Level::Warn, format!("{}: {why}", src.name())));
             }
         }
-        KeyCode::Char('r') => return scan_cmd(s, s.datasets.selected, false).into_iter().collect(),
+        KeyCode::Char('r') => {
+            return scan_cmd(s, s.datasets.selected, false)
+                .into_iter()
+                .collect();
+        }
         KeyCode::Char('f') => return scan_cmd(s, s.datasets.selected, true).into_iter().collect(),
         KeyCode::Char('x') => cancel(s),
         KeyCode::Char('a') => d.ask = Some(Ask::AddDirectory(String::new())),
@@ -573,7 +587,9 @@ fn list_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
                     Some(i) if i + 1 < n => Some(i + 1),
                     Some(_) => None,
                 };
-                return scan_cmd(s, s.datasets.selected, false).into_iter().collect();
+                return scan_cmd(s, s.datasets.selected, false)
+                    .into_iter()
+                    .collect();
             }
         }
         KeyCode::Char('+') | KeyCode::Char('-') => {
@@ -584,13 +600,11 @@ fn list_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
                 (cur / 2).max(1)
             };
             s.datasets.gpus = Some(next);
-            return scan_cmd(s, s.datasets.selected, false).into_iter().collect();
+            return scan_cmd(s, s.datasets.selected, false)
+                .into_iter()
+                .collect();
         }
-        KeyCode::Char('c') => {
-            if d.report().is_some() {
-                d.view = View::Cache { row: 0 };
-            }
-        }
+        KeyCode::Char('c') if d.report().is_some() => d.view = View::Cache { row: 0 },
         KeyCode::Char('e') => {
             if let Some(SourceKey::Config(p)) = d.current().map(|c| c.key.clone()) {
                 return super::app::switch_tab(s, Tab::Config)
@@ -612,7 +626,10 @@ fn cancel(s: &mut State) {
         && let Some(c) = &src.scan
     {
         c.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-        s.status = Some((Level::Info, format!("cancelling the scan of {}", src.name())));
+        s.status = Some((
+            Level::Info,
+            format!("cancelling the scan of {}", src.name()),
+        ));
     }
 }
 
@@ -670,7 +687,11 @@ fn dir_key(s: &mut State, dir: usize, problem: usize, k: KeyEvent) -> Vec<Comman
             return open_browser(s, dir, path, files, "all media".into());
         }
         KeyCode::Char('c') => s.datasets.view = View::Cache { row: 0 },
-        KeyCode::Char('r') => return scan_cmd(s, s.datasets.selected, false).into_iter().collect(),
+        KeyCode::Char('r') => {
+            return scan_cmd(s, s.datasets.selected, false)
+                .into_iter()
+                .collect();
+        }
         KeyCode::Char('x') => cancel(s),
         _ => {}
     }

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use image::DynamicImage;
 use ratatui::layout::{Rect, Size};
+use ratatui_image::Resize;
 use ratatui_image::picker::{Picker, ProtocolType};
 use ratatui_image::protocol::Protocol;
-use ratatui_image::Resize;
 
 /// The longest side kept after decoding: more than any terminal cell grid shows.
 const THUMB: u32 = 1024;
@@ -31,7 +31,11 @@ pub fn init(setting: &str) -> String {
         "sixel" => ProtocolType::Sixel,
         "iterm2" => ProtocolType::Iterm2,
         "halfblocks" => ProtocolType::Halfblocks,
-        _ => guess(&env("TERM"), &env("TERM_PROGRAM"), !env("KITTY_WINDOW_ID").is_empty()),
+        _ => guess(
+            &env("TERM"),
+            &env("TERM_PROGRAM"),
+            !env("KITTY_WINDOW_ID").is_empty(),
+        ),
     };
     #[allow(deprecated)] // from_fontsize is the way to build a picker without a stdin query.
     let mut picker = Picker::from_fontsize(font_size());
@@ -47,7 +51,8 @@ pub fn guess(term: &str, term_program: &str, kitty_window: bool) -> ProtocolType
     if term.starts_with("tmux") || term.starts_with("screen") {
         return ProtocolType::Halfblocks;
     }
-    if term == "xterm-kitty" || term == "xterm-ghostty" || kitty_window || term_program == "ghostty" {
+    if term == "xterm-kitty" || term == "xterm-ghostty" || kitty_window || term_program == "ghostty"
+    {
         return ProtocolType::Kitty;
     }
     if matches!(term_program, "iTerm.app" | "WezTerm") {
@@ -105,7 +110,10 @@ impl std::fmt::Debug for PreviewState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PreviewState")
             .field("path", &self.path)
-            .field("image", &self.image.as_ref().map(|i| (i.width(), i.height())))
+            .field(
+                "image",
+                &self.image.as_ref().map(|i| (i.width(), i.height())),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -118,12 +126,20 @@ impl PartialEq for PreviewState {
 
 impl PreviewState {
     /// The protocol for an area of this size, made once per size.
-    pub fn with_protocol<R>(&self, size: Size, f: impl FnOnce(&Protocol) -> R) -> Result<R, String> {
+    pub fn with_protocol<R>(
+        &self,
+        size: Size,
+        f: impl FnOnce(&Protocol) -> R,
+    ) -> Result<R, String> {
         let img = self.image.as_ref().map_err(Clone::clone)?;
         let mut cache = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
         if cache.as_ref().is_none_or(|(s, _)| *s != size) {
             let p = picker()
-                .new_protocol((**img).clone(), size, Resize::Scale(Some(image::imageops::FilterType::Triangle)))
+                .new_protocol(
+                    (**img).clone(),
+                    size,
+                    Resize::Scale(Some(image::imageops::FilterType::Triangle)),
+                )
                 .map_err(|e| format!("cannot draw the image: {e}"))?;
             *cache = Some((size, p));
         }
@@ -135,7 +151,12 @@ impl PreviewState {
     pub fn area_in(&self, area: Rect) -> Rect {
         self.with_protocol(area.as_size(), |p| {
             let s = p.size();
-            Rect::new(area.x, area.y, s.width.min(area.width), s.height.min(area.height))
+            Rect::new(
+                area.x,
+                area.y,
+                s.width.min(area.width),
+                s.height.min(area.height),
+            )
         })
         .unwrap_or(area)
     }
@@ -156,14 +177,14 @@ fn decode_image(path: &Path) -> Result<DynamicImage, String> {
         .with_guessed_format()
         .map_err(|e| format!("cannot read: {e}"))?;
     if reader.format().is_none() {
-        return Err("no preview: not an image format dpgui can decode (videos are not previewed)".into());
+        return Err(
+            "no preview: not an image format dpgui can decode (videos are not previewed)".into(),
+        );
     }
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(MAX_ALLOC);
     reader.limits(limits);
-    let img = reader
-        .decode()
-        .map_err(|e| format!("cannot decode: {e}"))?;
+    let img = reader.decode().map_err(|e| format!("cannot decode: {e}"))?;
     Ok(if img.width() > THUMB || img.height() > THUMB {
         img.thumbnail(THUMB, THUMB)
     } else {

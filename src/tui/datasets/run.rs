@@ -209,13 +209,7 @@ pub fn save_caption(path: &Path, text: &str, expected: Option<&str>) -> Result<P
 }
 
 /// Runs a command that answers at once (small files), or starts a background one.
-pub fn run(
-    c: DatasetsCmd,
-    files: &[FileEntry],
-    base: &Path,
-    state_dir: &Path,
-    send: Send,
-) {
+pub fn run(c: DatasetsCmd, files: &[FileEntry], base: &Path, state_dir: &Path, send: Send) {
     match c {
         DatasetsCmd::Discover => {
             let added = load_added(state_dir);
@@ -316,7 +310,12 @@ pub fn changed(s: &crate::tui::app::State) -> Option<DatasetsCmd> {
     let now: Fingerprint = src
         .fingerprint
         .iter()
-        .map(|(p, _)| (p.clone(), std::fs::metadata(p).and_then(|m| m.modified()).ok()))
+        .map(|(p, _)| {
+            (
+                p.clone(),
+                std::fs::metadata(p).and_then(|m| m.modified()).ok(),
+            )
+        })
         .collect();
     if now == src.fingerprint {
         return None;

@@ -44,7 +44,10 @@ fn severity_style(theme: &Theme, s: Severity) -> Style {
 
 pub fn draw(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
     if area.width < 20 || area.height < 5 {
-        f.render_widget(Paragraph::new("window too small").style(theme.muted()), area);
+        f.render_widget(
+            Paragraph::new("window too small").style(theme.muted()),
+            area,
+        );
         return;
     }
     match &s.datasets.view {
@@ -179,7 +182,11 @@ fn list(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
     }
     f.render_widget(
         Paragraph::new(lines)
-            .block(block(theme, format!("Datasets ({})", d.sources.len()), true))
+            .block(block(
+                theme,
+                format!("Datasets ({})", d.sources.len()),
+                true,
+            ))
             .style(theme.base()),
         left,
     );
@@ -227,7 +234,12 @@ fn summary(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
         Span::styled("config ", theme.muted()),
         Span::raw(esc(&src.key.path().display().to_string())),
     ]));
-    let gpus = d.gpu_count(detected_gpus(s));
+    // The count the report was made with, once there is one.
+    let gpus = src
+        .report
+        .as_ref()
+        .and_then(|r| r.training.as_ref().map(|t| t.gpus))
+        .unwrap_or_else(|| d.gpu_count(detected_gpus(s)));
     let training = match src.training_config() {
         Some(t) => format!("{} (t: next)", esc(&t.display().to_string())),
         None if src.training.is_empty() => "none names this dataset".into(),
@@ -342,7 +354,10 @@ fn bucket_lines(
     for (row, n) in &rows {
         let len = ((*n as f64 / max as f64) * bar_w as f64).ceil() as usize;
         let (style, note) = if row.global_batch.is_some() && row.used == 0 {
-            (theme.error(), format!(" dropped (< batch {})", row.global_batch.unwrap_or(0)))
+            (
+                theme.error(),
+                format!(" dropped (< batch {})", row.global_batch.unwrap_or(0)),
+            )
         } else if row.dropped > 0 {
             (theme.warn(), format!(" −{} cut", row.dropped))
         } else {
@@ -420,7 +435,13 @@ fn directory(f: &mut Frame, s: &State, theme: &Theme, area: Rect, dir: usize, se
         left,
     );
     let mut lines: Vec<Line> = Vec::new();
-    bucket_lines(&mut lines, theme, r, Some(dir), right.width.saturating_sub(2) as usize);
+    bucket_lines(
+        &mut lines,
+        theme,
+        r,
+        Some(dir),
+        right.width.saturating_sub(2) as usize,
+    );
     f.render_widget(
         Paragraph::new(lines)
             .block(block(theme, "Buckets".into(), false))
@@ -439,25 +460,27 @@ fn dir_header(
     dir: usize,
 ) {
     let e = &d.planned.effective;
-    let res: Vec<String> = e.resolutions.iter().map(|r| format!("{}", r.side())).collect();
-    let mut lines = vec![
-        Line::from(vec![
-            Span::raw(format!(
-                "{} images · {} videos · {} captions · {} trained",
-                d.images, d.videos, d.captions, d.trained
-            )),
-            Span::styled(
-                format!(
-                    "  resolutions [{}] · frame buckets {:?} · AR buckets {} · ×{}",
-                    res.join(", "),
-                    e.frame_buckets,
-                    if e.enable_ar_bucket { "on" } else { "off" },
-                    e.num_repeats
-                ),
-                theme.muted(),
+    let res: Vec<String> = e
+        .resolutions
+        .iter()
+        .map(|r| format!("{}", r.side()))
+        .collect();
+    let mut lines = vec![Line::from(vec![
+        Span::raw(format!(
+            "{} images · {} videos · {} captions · {} trained",
+            d.images, d.videos, d.captions, d.trained
+        )),
+        Span::styled(
+            format!(
+                "  resolutions [{}] · frame buckets {:?} · AR buckets {} · ×{}",
+                res.join(", "),
+                e.frame_buckets,
+                if e.enable_ar_bucket { "on" } else { "off" },
+                e.num_repeats
             ),
-        ]),
-    ];
+            theme.muted(),
+        ),
+    ])];
     if let Ok(sc) = &d.scan {
         let mut extra = Vec::new();
         if d.videos > 0 {
@@ -621,7 +644,12 @@ fn caption(f: &mut Frame, theme: &Theme, area: Rect, b: &Browser) {
         f.render_widget(blk, area);
         f.render_widget(ed.widget(), inner);
         if b.confirm_discard {
-            let r = Rect::new(inner.x, inner.y + inner.height.saturating_sub(1), inner.width, 1);
+            let r = Rect::new(
+                inner.x,
+                inner.y + inner.height.saturating_sub(1),
+                inner.width,
+                1,
+            );
             f.render_widget(
                 Paragraph::new("unsaved caption: s save · d discard · any other key keeps editing")
                     .style(theme.warn().add_modifier(Modifier::BOLD)),
@@ -684,11 +712,7 @@ fn cache(f: &mut Frame, s: &State, theme: &Theme, area: Rect, row: usize) {
     }
     f.render_widget(
         Paragraph::new(lines)
-            .block(block(
-                theme,
-                "Caches (D delete · Esc back)".into(),
-                true,
-            ))
+            .block(block(theme, "Caches (D delete · Esc back)".into(), true))
             .style(theme.base()),
         area,
     );
