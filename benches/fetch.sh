@@ -2,7 +2,7 @@
 # Download throughput and memory of `dpgui fetch` against `curl -o /dev/null` on the same URL.
 # Targets: dpgui at least 90% of curl's throughput, peak RSS under 50 MB.
 #
-# A release build of the tests' loopback hub (examples/hub_serve.rs, which is
+# A release build of the tests' loopback hub (benches/hub_serve.rs, which is
 # tests/common/hub_server.rs as a program) serves one SIZE-byte file (2 GiB by default, made of
 # a repeating pattern, generated as it is sent). Each round runs, side by side on the same URL:
 #   curl -s -o /dev/null  .../bench/big/resolve/main/model.safetensors
@@ -11,6 +11,8 @@
 # the order alternating between rounds, each under /usr/bin/time -v (wall time, peak RSS).
 # Throughput = SIZE / wall time of the whole command (dpgui's includes its start-up, the HEAD
 # request and writing the file into the page cache, which curl's /dev/null does not have).
+# For that reason each round also runs `curl -s -o FILE` into the same filesystem as the hub
+# cache: the like-for-like reference (reported, not a target).
 # After the rounds, the file dpgui fetched is compared byte for byte with what curl receives.
 #
 # Usage: benches/fetch.sh           (from anywhere; no root needed)
@@ -73,6 +75,14 @@ run_curl() {
     echo "curl $(wall_of "$tmp/t") $(rss_of "$tmp/t")" >>"$tmp/results"
 }
 
+run_curl_file() {
+    rm -f "$tmp/curl.out"
+    /usr/bin/time -v -o "$tmp/t" curl -s -o "$tmp/curl.out" "$URL"
+    [[ $(stat -c %s "$tmp/curl.out") == "$SIZE" ]] || { echo "fetch.sh: curl wrote a short file" >&2; exit 1; }
+    rm -f "$tmp/curl.out"
+    echo "curl-file $(wall_of "$tmp/t") $(rss_of "$tmp/t")" >>"$tmp/results"
+}
+
 run_dpgui() {
     rm -rf "$tmp/hf" "$tmp/state"
     HF_HOME=$tmp/hf HF_ENDPOINT=$ENDPOINT XDG_STATE_HOME=$tmp/state XDG_CONFIG_HOME=$tmp/cfg \
@@ -84,11 +94,13 @@ run_dpgui() {
     echo "dpgui $(wall_of "$tmp/t") $(rss_of "$tmp/t")" >>"$tmp/results"
 }
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 : >"$tmp/results"
 for r in $(seq "$ROUNDS"); do
     if (( r % 2 )); then run_curl; run_dpgui; else run_dpgui; run_curl; fi
-    tail -n2 "$tmp/results" | sort | awk -v size="$SIZE" -v r="$r" \
-        '{ printf "round %d: %-5s %6.2f s  %7.0f MiB/s  RSS %5.1f MiB\n", r, $1, $2, size / $2 / 1048576, $3 / 1024 }' >&2
+    run_curl_file
+    tail -n3 "$tmp/results" | sort | awk -v size="$SIZE" -v r="$r" \
+        '{ printf "round %d: %-9s %6.2f s  %7.0f MiB/s  RSS %5.1f MiB\n", r, $1, $2, size / $2 / 1048576, $3 / 1024 }' >&2
 done
 
 verified="not checked"
@@ -110,32 +122,44 @@ summary=$(awk -v size="$SIZE" '
         return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
     }
     END {
-        c = median("curl"); d = median("dpgui")
-        printf "%.0f %.0f %.1f %.1f %.1f\n", c, d, 100 * d / c, rss["dpgui"] / 1024, rss["curl"] / 1024
+        c = median("curl"); d = median("dpgui"); f = median("curl-file")
+        printf "%.0f %.0f %.1f %.1f %.1f %.0f %.1f\n", c, d, 100 * d / c, rss["dpgui"] / 1024, rss["curl"] / 1024, f, 100 * d / f
     }' "$tmp/results")
-read -r curl_tp dpgui_tp ratio dpgui_rss curl_rss <<<"$summary"
+read -r curl_tp dpgui_tp ratio dpgui_rss curl_rss file_tp file_ratio <<<"$summary"
 verdict() { awk -v a="$1" -v b="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? a >= b : a < b; print ok ? "met" : "MISSED" }'; }
 ratio_ok=$(verdict "$ratio" "$RATIO_TARGET" ">=")
 rss_ok=$(verdict "$dpgui_rss" "$RSS_TARGET" "<")
 
-echo "curl ${curl_tp} MiB/s, dpgui ${dpgui_tp} MiB/s: ${ratio}% of curl (target >= ${RATIO_TARGET}%: ${ratio_ok}); dpgui peak RSS ${dpgui_rss} MiB (target < ${RSS_TARGET}: ${rss_ok})"
+echo "curl ${curl_tp} MiB/s, dpgui ${dpgui_tp} MiB/s: ${ratio}% of curl (target >= ${RATIO_TARGET}%: ${ratio_ok}); dpgui peak RSS ${dpgui_rss} MiB (target < ${RSS_TARGET}: ${rss_ok}); curl -o FILE ${file_tp} MiB/s (dpgui ${file_ratio}% of it)"
 
 {
     echo "# dpgui fetch vs curl: download throughput and memory"
     echo
     echo "\`benches/fetch.sh\` ($(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r)): a ${SIZE}-byte file from"
-    echo "the tests' loopback hub (release build of examples/hub_serve.rs), ${ROUNDS} rounds side by side,"
+    echo "the tests' loopback hub (release build of benches/hub_serve.rs), ${ROUNDS} rounds side by side,"
     echo "order alternating; \`curl -s -o /dev/null URL\` vs \`dpgui fetch bench/big model.safetensors\`"
     echo "into a fresh hub cache (HF_HOME in $(df -P "$tmp" | awk 'NR == 2 { print $1 }'), page cache; no fsync"
     echo "of the data). Throughput = size / wall time of the whole command; the median is reported."
     echo
     echo "| round | tool | wall (s) | MiB/s | peak RSS (MiB) |"
     echo "|---|---|---|---|---|"
-    awk -v size="$SIZE" '{ r = int((NR + 1) / 2); printf "| %d | %s | %.2f | %.0f | %.1f |\n", r, $1, $2, size / $2 / 1048576, $3 / 1024 }' "$tmp/results"
+    awk -v size="$SIZE" '{ r = int((NR + 2) / 3); printf "| %d | %s | %.2f | %.0f | %.1f |\n", r, $1, $2, size / $2 / 1048576, $3 / 1024 }' "$tmp/results"
     echo
     echo "- curl median: **${curl_tp} MiB/s** (peak RSS ${curl_rss} MiB)"
     echo "- dpgui median: **${dpgui_tp} MiB/s** = **${ratio}%** of curl (target >= ${RATIO_TARGET}%: ${ratio_ok})"
     echo "- dpgui peak RSS: **${dpgui_rss} MiB** (target < ${RSS_TARGET} MiB: ${rss_ok})"
+    echo "- like for like, \`curl -s -o FILE\` on the cache's filesystem: ${file_tp} MiB/s; dpgui is ${file_ratio}% of it"
     echo "- the fetched file: ${verified}"
+    echo "- load average before / after: ${load_before} / $(cut -d' ' -f1-3 /proc/loadavg) (the VM is shared)"
+    echo
+    echo "Reading. curl's figure is a read into /dev/null; dpgui also writes every byte into the"
+    echo "page cache, which on this 2-vCPU VM (the server on the same machine) costs about as much"
+    echo "as the transfer itself. A one-off \`perf record\` of a dpgui download (2026-11-29, into"
+    echo "tmpfs) had 98% of its samples in the kernel (page-cache allocation and copy, the socket"
+    echo "copy) and under 2% in dpgui, reqwest and hyper; strace shows dpgui writing ~500 KiB pieces"
+    echo "(chunks of 64 KiB or more go straight from reqwest's buffer to write(2), no copy) where curl"
+    echo "-o FILE writes 4-12 KiB ones. A writer thread was tried and measured: on two cores the"
+    echo "hand-off cost more than the overlap gained. Real hub downloads (TLS, tens to hundreds of"
+    echo "MB/s) are bounded by the network, far below either figure."
 } >"$OUT"
 echo "fetch.sh: wrote $OUT" >&2

@@ -147,6 +147,7 @@ fn fixture() -> Fixture {
     fs::write(dir.join("notes.md"), "# notes").unwrap();
     fs::write(dir.join(".DS_Store"), b"\0\0\0\x01Bud1").unwrap();
     fs::write(dir.join("clip.Mp4"), b"not really").unwrap();
+    fs::write(dir.join("pack.tar"), vec![0u8; 1024]).unwrap();
     fs::write(dir.join("meta.json"), "{}").unwrap();
     fs::write(dir.join("latents.npz"), b"PK").unwrap();
     std::os::unix::fs::symlink(dir.join("missing-target.png"), dir.join("dangling.png")).unwrap();
@@ -269,7 +270,10 @@ fn scan_finds_what_diffusion_pipe_reads() {
 
     // Everything else.
     assert_eq!(scan.subdirectories, vec!["sub"]);
-    assert_eq!(scan.other_files, vec![".DS_Store", "clip.Mp4", "notes.md"]);
+    assert_eq!(
+        scan.other_files,
+        vec![".DS_Store", "clip.Mp4", "notes.md", "pack.tar"]
+    );
     assert_eq!(scan.ignored_files, vec!["latents.npz", "meta.json"]);
     assert_eq!(scan.not_files, vec!["dangling.png", "pipe.png"]);
     assert_eq!(scan.caches.len(), 1);
@@ -329,6 +333,7 @@ fn scan_finds_what_diffusion_pipe_reads() {
     assert_eq!(files("subdirectory"), vec!["sub"]);
     assert_eq!(files("other_file"), vec![".DS_Store", "notes.md"]);
     assert_eq!(files("video_extension_case"), vec!["clip.Mp4"]);
+    assert_eq!(files("tar_archive"), vec!["pack.tar"]);
     assert_eq!(files("not_a_file"), vec!["dangling.png", "pipe.png"]);
     assert!(!by_kind.contains_key("no_media"));
     assert!(
@@ -880,4 +885,36 @@ fn bench_scan_timing() {
         "sum_h": ok.iter().map(|h| u64::from(h.height)).sum::<u64>(),
     });
     println!("BENCH {line}");
+}
+
+#[test]
+fn media_sharing_a_stem_share_the_caption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write_image(d, "a.png", 16, 16, ImageFormat::Png);
+    write_image(d, "a.jpg", 16, 16, ImageFormat::Jpeg);
+    write_image(d, "a.b.png", 16, 16, ImageFormat::Png);
+    fs::write(d.join("a.txt"), "shared").unwrap();
+    let scan = scan_directory(
+        &ScanRequest {
+            path: d.into(),
+            ..Default::default()
+        },
+        &ScanControl::new(),
+        None,
+    )
+    .unwrap();
+    let m = media_map(&scan);
+    assert_eq!(m["a.png"].caption, Caption::Txt { empty: false });
+    assert_eq!(m["a.jpg"].caption, Caption::Txt { empty: false });
+    assert_eq!(m["a.b.png"].caption, Caption::Missing); // its caption would be a.b.txt
+    assert!(scan.orphan_captions.is_empty());
+    let ps = problems(&scan, true);
+    let shared = ps.iter().find(|p| p.kind == "shared_stem").unwrap();
+    assert_eq!(shared.files, vec!["a.jpg", "a.png"]);
+    // No videos: ffprobe is not run, only looked for on PATH.
+    match &scan.video_probe {
+        VideoProbe::Ffprobe { version, .. } => assert_eq!(version, ""),
+        VideoProbe::Unavailable => {}
+    }
 }

@@ -784,3 +784,113 @@ fn the_library_lists_sizes_and_scans_and_deletes_the_cache() {
     assert!(freed >= repos[0].size);
     assert!(hub::scan(dir.path()).unwrap().is_empty());
 }
+
+/// A Python with huggingface_hub: `DPGUI_TEST_HF_PYTHON`, else `target/test-venv-hf` made once
+/// with pip. None (with a printed note) when it cannot be had; under CI that is a failure.
+fn hf_python() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("DPGUI_TEST_HF_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if !d.is_empty() => manifest.join(d),
+        _ => manifest.join("target"),
+    };
+    let venv = target.join("test-venv-hf");
+    let python = venv.join("bin/python");
+    let marker = venv.join(".dpgui-complete");
+    if marker.exists() {
+        return Some(python);
+    }
+    let _ = std::fs::remove_dir_all(&venv);
+    let made = Command::new("python3")
+        .arg("-m")
+        .arg("venv")
+        .arg(&venv)
+        .output();
+    let pip = made.ok().filter(|o| o.status.success()).and_then(|_| {
+        Command::new(&python)
+            .args(["-m", "pip", "install", "-q", "huggingface_hub"])
+            .output()
+            .ok()
+    });
+    match pip {
+        Some(o) if o.status.success() => {
+            std::fs::write(&marker, b"").unwrap();
+            Some(python)
+        }
+        other => {
+            let why = other
+                .map(|o| text(&o.stderr))
+                .unwrap_or_else(|| "no python3 -m venv".into());
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI: cannot install huggingface_hub: {why}"
+            );
+            eprintln!(
+                "skipping: huggingface_hub cannot be installed here ({})",
+                why.trim()
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn python_huggingface_hub_and_dpgui_share_one_cache() {
+    let Some(python) = hf_python() else { return };
+    let big = noise(50_000, 12);
+    let server = HubServer::start(vec![sdxl_repo(&big)]);
+    let env = Env::new();
+    let out = env.fetch(&server, &[SDXL, "sd_xl_base_1.0.safetensors"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ours = text(&out.stdout).trim().to_string();
+
+    // Python reads what dpgui wrote, offline; then downloads a file of its own from the server.
+    let script = r#"
+import json, sys
+from huggingface_hub import hf_hub_download, scan_cache_dir, try_to_load_from_cache
+repo = sys.argv[1]
+hit = try_to_load_from_cache(repo, "sd_xl_base_1.0.safetensors")
+info = scan_cache_dir()
+r = [r for r in info.repos if r.repo_id == repo][0]
+theirs = hf_hub_download(repo, "unet/diffusion_pytorch_model.safetensors")
+print(json.dumps({"hit": str(hit), "size": r.size_on_disk, "refs": sorted(r.refs),
+                  "warnings": [str(w) for w in info.warnings], "theirs": theirs}))
+"#;
+    let py = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(SDXL)
+        .env("HF_HUB_CACHE", env.cache())
+        .env("HF_ENDPOINT", server.endpoint())
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env_remove("HF_TOKEN")
+        .env_remove("HF_HUB_OFFLINE")
+        .output()
+        .unwrap();
+    assert!(py.status.success(), "python: {}", text(&py.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap();
+    assert_eq!(v["hit"], ours);
+    assert_eq!(v["size"], 50_000);
+    assert_eq!(v["refs"], serde_json::json!(["main"]));
+    assert_eq!(v["warnings"], serde_json::json!([]));
+
+    // dpgui finds Python's download offline, at Python's path.
+    let out = env.fetch(
+        &server,
+        &[
+            SDXL,
+            "unet/diffusion_pytorch_model.safetensors",
+            "--offline",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), v["theirs"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read(text(&out.stdout).trim()).unwrap(),
+        noise(2000, 4)
+    );
+}

@@ -265,10 +265,17 @@ pub fn fetch(settings: &Settings, a: FetchArgs) -> color_eyre::Result<i32> {
         let e = status.error.clone().unwrap_or(HubError::Cancelled);
         return Ok(report_failure(&a, &status, &e));
     }
-    let Some(local) = status.local_path.clone() else {
+    let Some(mut local) = status.local_path.clone() else {
         let e = HubError::Protocol("the download ended without a local path".into());
         return Ok(report_failure(&a, &status, &e));
     };
+    // A directory key given one named file still needs the folder: the snapshot (or --dir) root.
+    if expect == Some(Expect::Dir)
+        && let [one] = a.files.as_slice()
+        && let Some(root) = strip_repo_path(&local, one)
+    {
+        local = root;
+    }
     let mut written = None;
     if let (Some(cfg_file), Some(k)) = (&a.into, &a.key) {
         if let Err(e) = hub::write_path_into_config(cfg_file, k, &local) {
@@ -297,6 +304,15 @@ pub fn fetch(settings: &Settings, a: FetchArgs) -> color_eyre::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// `<root>/<repo path>` → `<root>`.
+fn strip_repo_path(local: &Path, repo_path: &str) -> Option<PathBuf> {
+    let mut p = local;
+    for _ in repo_path.split('/') {
+        p = p.parent()?;
+    }
+    local.ends_with(repo_path).then(|| p.to_path_buf())
 }
 
 /// Waits for the job, showing progress on stderr.
@@ -332,8 +348,11 @@ fn follow(d: &Downloader, id: hub::JobId) -> JobStatus {
         }
         let line = progress_line(&s);
         if tty {
+            // Some terminals (and `script`) report a width of 0.
             let width = crossterm::terminal::size()
                 .map(|(w, _)| w as usize)
+                .ok()
+                .filter(|w| *w >= 20)
                 .unwrap_or(100);
             let _ = write!(
                 err,
@@ -418,6 +437,18 @@ fn fail(a: &FetchArgs, e: &HubError) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_path_minus_its_repo_path_is_the_snapshot_root() {
+        assert_eq!(
+            strip_repo_path(
+                Path::new("/c/snapshots/abc/unet/w.safetensors"),
+                "unet/w.safetensors"
+            ),
+            Some(PathBuf::from("/c/snapshots/abc"))
+        );
+        assert_eq!(strip_repo_path(Path::new("/c/x"), "unet/x"), None);
+    }
 
     #[test]
     fn eta_reads_naturally() {

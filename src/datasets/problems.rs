@@ -358,17 +358,17 @@ pub fn problems(scan: &DirectoryScan, skip_empty_caption: bool) -> Vec<Problem> 
             no_control,
         );
     }
-    let mut by_stem: std::collections::HashMap<&str, Vec<String>> = Default::default();
+    // Count first, clone only the few names that share a stem.
+    let mut stems: std::collections::HashMap<&str, u32> =
+        std::collections::HashMap::with_capacity(scan.media.len());
     for m in &scan.media {
-        by_stem
-            .entry(files::stem(&m.name))
-            .or_default()
-            .push(m.name.clone());
+        *stems.entry(files::stem(&m.name)).or_default() += 1;
     }
-    let shared: Vec<String> = by_stem
-        .into_values()
-        .filter(|v| v.len() > 1)
-        .flatten()
+    let shared: Vec<String> = scan
+        .media
+        .iter()
+        .filter(|m| stems[files::stem(&m.name)] > 1)
+        .map(|m| m.name.clone())
         .collect();
     if !shared.is_empty() {
         push(

@@ -172,7 +172,12 @@ fn examine(ctx: &Ctx<'_>, item: &Listed) -> Outcome {
         return Outcome::Ignored;
     }
     let name = item.os_name();
-    let cached = ctx.cached.get(&item.display);
+    // No hashing at all on a cold scan.
+    let cached = if ctx.cached.is_empty() {
+        None
+    } else {
+        ctx.cached.get(&item.display)
+    };
     // A regular file with nothing cached (a cold scan): open it first and stat the open file,
     // one path lookup instead of two. Otherwise (a symlink or unknown type, where opening could
     // hit a device; a video, read by path; a likely cache hit) stat by name first.

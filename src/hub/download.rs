@@ -35,25 +35,27 @@ pub struct Http {
     get: reqwest::Client,
 }
 
+/// A client with dpgui's user agent and timeouts; hf-hub's listing uses one too.
+pub(crate) fn http_client(follow_redirects: bool) -> Result<reqwest::Client, HubError> {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(Duration::from_secs(15))
+        // A stalled transfer becomes a resumable error instead of hanging.
+        .read_timeout(Duration::from_secs(60))
+        .redirect(if follow_redirects {
+            reqwest::redirect::Policy::limited(10)
+        } else {
+            reqwest::redirect::Policy::none()
+        })
+        .build()
+        .map_err(|e| HubError::Protocol(format!("HTTP client: {e}")))
+}
+
 impl Http {
     pub fn new() -> Result<Http, HubError> {
-        let build = |redirects: bool| {
-            reqwest::Client::builder()
-                .user_agent(USER_AGENT)
-                .connect_timeout(Duration::from_secs(15))
-                // A stalled transfer becomes a resumable error instead of hanging.
-                .read_timeout(Duration::from_secs(60))
-                .redirect(if redirects {
-                    reqwest::redirect::Policy::limited(10)
-                } else {
-                    reqwest::redirect::Policy::none()
-                })
-                .build()
-                .map_err(|e| HubError::Protocol(format!("HTTP client: {e}")))
-        };
         Ok(Http {
-            head: build(false)?,
-            get: build(true)?,
+            head: http_client(false)?,
+            get: http_client(true)?,
         })
     }
 }
@@ -268,7 +270,7 @@ fn disk_full(dir: &Path, needed: u64) -> HubError {
 }
 
 /// Waits for the cancel flag; never returns when the sender is gone.
-async fn cancelled(rx: &mut watch::Receiver<bool>) {
+pub(crate) async fn cancelled(rx: &mut watch::Receiver<bool>) {
     if rx.wait_for(|c| *c).await.is_err() {
         std::future::pending::<()>().await;
     }

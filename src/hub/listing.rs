@@ -38,7 +38,7 @@ pub(crate) fn hf_client(cfg: &HubConfig) -> Result<hf_hub::HFClient, HubError> {
     let mut b = hf_hub::HFClient::builder()
         .endpoint(cfg.endpoint.clone())
         .cache_dir(cfg.cache_dir.clone())
-        .user_agent(super::download::USER_AGENT)
+        .client(super::download::http_client(true)?)
         .retry_max_attempts(2);
     if let Some(t) = &cfg.token {
         b = b.token(t.secret());

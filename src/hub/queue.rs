@@ -482,6 +482,7 @@ async fn plan(
     shared: &Shared,
     id: JobId,
     req: &Request,
+    cancel: &mut watch::Receiver<bool>,
 ) -> Result<Vec<(String, Option<u64>)>, HubError> {
     let prefix = match &req.selection {
         Selection::Files(v) => return Ok(v.iter().map(|f| (f.clone(), None)).collect()),
@@ -489,7 +490,10 @@ async fn plan(
         Selection::All => None,
     };
     shared.update(id, |e| e.status.state = JobState::Listing);
-    let listing = list_files(cfg, &req.repo, &req.revision).await?;
+    let listing = tokio::select! {
+        l = list_files(cfg, &req.repo, &req.revision) => l?,
+        _ = super::download::cancelled(cancel) => return Err(HubError::Cancelled),
+    };
     let files: Vec<(String, Option<u64>)> = listing
         .files
         .into_iter()
@@ -519,7 +523,7 @@ async fn run_job(
     req: &Request,
     cancel: &mut watch::Receiver<bool>,
 ) -> Result<(), HubError> {
-    let files = plan(cfg, shared, id, req).await?;
+    let files = plan(cfg, shared, id, req, cancel).await?;
     if cfg.offline && req.dest == Dest::Cache {
         // Say everything that is missing at once, not one file per try.
         let rc = RepoCache::new(&cfg.cache_dir, &req.repo);

@@ -478,6 +478,45 @@ mod tests {
     }
 
     #[test]
+    fn hub_sources_are_read_from_dpgui_config_before_the_built_in_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("config.toml");
+        std::fs::write(
+            &f,
+            "[[hub_sources]]\nmodel = \"wan\"\nkey = \"ckpt_path\"\nrepo = \"me/wan-mirror\"\n",
+        )
+        .unwrap();
+        let o = crate::settings::Overrides {
+            config_file: Some(f.clone()),
+            ..Default::default()
+        };
+        let s = crate::settings::resolve(&o, &|_| None);
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+        let wan: Vec<&str> = sources_for(&s.hub_sources, "wan", "model.ckpt_path")
+            .iter()
+            .map(|h| h.repo.as_str())
+            .collect();
+        assert_eq!(
+            wan,
+            vec![
+                "me/wan-mirror",
+                "Wan-AI/Wan2.1-T2V-1.3B",
+                "Wan-AI/Wan2.1-T2V-14B"
+            ]
+        );
+        assert_eq!(s.hub_sources.len(), default_sources().len() + 1);
+        // A misspelt field is reported, not silently ignored.
+        std::fs::write(
+            &f,
+            "[[hub_sources]]\nmodel = \"wan\"\nkey = \"k\"\nrepository = \"x/y\"\n",
+        )
+        .unwrap();
+        let s = crate::settings::resolve(&o, &|_| None);
+        assert!(!s.problems.is_empty());
+        assert_eq!(s.hub_sources, default_sources());
+    }
+
+    #[test]
     fn merge_keeps_configured_first_and_replaces_same_repo_defaults() {
         let c = vec![HubSource {
             model: "sdxl".into(),
