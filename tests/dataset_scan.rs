@@ -868,8 +868,11 @@ fn bench_scan_timing() {
         path: dir.into(),
         ..Default::default()
     };
+    // With DPGUI_BENCH_SCAN_CACHE=DIR the fresh results are also written there (as `--rescan`
+    // does), nothing read.
+    let cache = std::env::var_os("DPGUI_BENCH_SCAN_CACHE").map(|d| ScanCache::open(d).reuse(false));
     let t0 = std::time::Instant::now();
-    let scan = scan_directory(&req, &ScanControl::new(), None).unwrap();
+    let scan = scan_directory(&req, &ScanControl::new(), cache.as_ref()).unwrap();
     let seconds = t0.elapsed().as_secs_f64();
     let ok: Vec<_> = scan
         .media

@@ -17,9 +17,12 @@ use crate::system::signals::LadderOptions;
 use crate::units::format_bytes;
 
 pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> color_eyre::Result<()> {
-    let mut out = std::io::stdout().lock();
+    // Buffered: stdout is line-buffered, and pretty JSON is one line per value (a 100,000-file
+    // dataset report would be 100,000 write calls).
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, v)?;
     writeln!(out)?;
+    out.flush()?;
     Ok(())
 }
 

@@ -219,10 +219,8 @@ pub struct CacheInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum VideoProbe {
-    Ffprobe {
-        path: PathBuf,
-        version: String,
-    },
+    /// `version` is empty when the scan met no video and so did not run it.
+    Ffprobe { path: PathBuf, version: String },
     /// No `ffprobe` on PATH: video sizes and frame counts are unknown (`apt install ffmpeg`).
     Unavailable,
 }

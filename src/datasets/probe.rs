@@ -50,10 +50,12 @@ fn image_error(e: ImageError, format: &str) -> String {
     }
 }
 
-/// Fills `buf` from the start of `file` (short only at end of file).
-fn read_head(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+/// Fills `buf` from the start of `file` (short only at end of file). `size` (from a stat) saves
+/// the read that would only confirm the end of a small file.
+fn read_head(file: &mut File, buf: &mut [u8], size: u64) -> std::io::Result<usize> {
+    let want = buf.len().min(usize::try_from(size).unwrap_or(usize::MAX));
     let mut n = 0;
-    while n < buf.len() {
+    while n < want {
         match file.read(&mut buf[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
@@ -87,11 +89,12 @@ fn animated(t: ImageType, head: &[u8]) -> bool {
     }
 }
 
-/// Reads an image's size from its header, as PIL's `Image.open(p).size` would give it.
-/// `Err` says why it cannot be used (empty, not an image PIL opens, corrupt or truncated header).
-pub fn probe_image(file: &mut File) -> Result<MediaHeader, String> {
+/// Reads an image's size from its header, as PIL's `Image.open(p).size` would give it; `size`
+/// is the file's size from a stat. `Err` says why it cannot be used (empty, not an image PIL
+/// opens, corrupt or truncated header).
+pub fn probe_image(file: &mut File, size: u64) -> Result<MediaHeader, String> {
     let mut buf = [0u8; HEAD];
-    let n = read_head(file, &mut buf).map_err(|e| format!("unreadable: {e}"))?;
+    let n = read_head(file, &mut buf, size).map_err(|e| format!("unreadable: {e}"))?;
     if n == 0 {
         return Err("empty file (0 bytes)".into());
     }
@@ -110,7 +113,7 @@ pub fn probe_image(file: &mut File) -> Result<MediaHeader, String> {
     }
     let size = match imagesize::blob_size(head) {
         Ok(s) => s,
-        Err(_) if n == HEAD => {
+        Err(_) if n == HEAD && size > HEAD as u64 => {
             // The header goes on past what was read: walk it in the file itself.
             file.seek(SeekFrom::Start(0))
                 .map_err(|e| format!("unreadable: {e}"))?;
@@ -134,7 +137,8 @@ pub fn probe_image(file: &mut File) -> Result<MediaHeader, String> {
 /// [`probe_image`] on a path (for callers outside the scan).
 pub fn probe_image_file(path: &Path) -> Result<MediaHeader, String> {
     let mut f = File::open(path).map_err(|e| format!("unreadable: {e}"))?;
-    probe_image(&mut f)
+    let size = f.metadata().map_err(|e| format!("unreadable: {e}"))?.len();
+    probe_image(&mut f, size)
 }
 
 /// `ffprobe` on PATH, if `ffprobe -version` runs.
@@ -401,6 +405,25 @@ mod tests {
         assert_eq!((got.width, got.height, got.animated), (320, 240, true));
         v[20] = 0x10; // alpha only
         assert!(!probe_bytes(&v).unwrap().animated);
+    }
+
+    #[test]
+    fn jpeg_frame_header_past_the_first_read() {
+        // SOI, an APP1 (EXIF-like) segment of 20,000 bytes, then SOF0 with 123x45.
+        let mut v = vec![0xff, 0xd8, 0xff, 0xe1];
+        let app1_len: u16 = 20_000;
+        v.extend_from_slice(&app1_len.to_be_bytes());
+        v.resize(v.len() + app1_len as usize - 2, 0x41);
+        v.extend_from_slice(&[0xff, 0xc0, 0, 17, 8]);
+        v.extend_from_slice(&45u16.to_be_bytes());
+        v.extend_from_slice(&123u16.to_be_bytes());
+        v.extend_from_slice(&[3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+        v.extend_from_slice(&[0xff, 0xd9]);
+        assert!(v.len() > HEAD);
+        let h = probe_bytes(&v).unwrap();
+        assert_eq!((h.width, h.height), (123, 45));
+        // Cut inside the APP1 segment: truncated, not a panic.
+        assert!(probe_bytes(&v[..10_000]).is_err());
     }
 
     #[test]

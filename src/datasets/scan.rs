@@ -124,10 +124,18 @@ fn read_caption(f: &mut File, size: u64) -> (Result<bool, String>, bool) {
     if size > MAX_CAPTION_BYTES {
         return (Err(format!("{size} bytes: not read as a caption")), true);
     }
-    let mut buf = Vec::with_capacity(size as usize + 1);
-    if let Err(e) = f.read_to_end(&mut buf) {
-        return (Err(format!("unreadable: {e}")), false);
+    // Exactly the stat's size: no extra read just to see the end of the file.
+    let mut buf = vec![0u8; size as usize];
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (Err(format!("unreadable: {e}")), false),
+        }
     }
+    buf.truncate(n);
     match std::str::from_utf8(&buf) {
         Ok(s) => (Ok(s.chars().all(py_space)), true),
         Err(e) => (
@@ -306,7 +314,7 @@ fn probe(
             (Some(Facts::Header(r)), cacheable)
         }
         _ => match open(opened) {
-            Ok(mut f) => (Some(Facts::Header(probe_image(&mut f))), true),
+            Ok(mut f) => (Some(Facts::Header(probe_image(&mut f, key.size))), true),
             Err(e) => (Some(Facts::Header(Err(format!("unreadable: {e}")))), false),
         },
     }

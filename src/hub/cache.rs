@@ -165,7 +165,7 @@ impl RepoCache {
 }
 
 /// One repo in the cache view.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CachedRepo {
     pub repo: String,
     /// model, dataset, space, kernel.

@@ -15,7 +15,7 @@ pub struct RepoFile {
     pub size: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RepoListing {
     pub repo: String,
     pub revision: String,

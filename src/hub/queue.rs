@@ -84,7 +84,7 @@ pub enum FileState {
     Cancelled,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FileStatus {
     pub path: String,
     /// Known from the listing, or once the hub has answered for the file.
@@ -102,7 +102,7 @@ pub struct FileStatus {
     pub eta_secs: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobStatus {
     pub id: JobId,
     pub request: Request,

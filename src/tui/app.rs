@@ -17,6 +17,7 @@ use crate::trainer::launch::JobOptions;
 use crate::trainer::progress::Progress;
 use crate::tui::config::{self, After, ConfigCmd, ConfigEvent, ConfigOverlay, ConfigState};
 use crate::tui::datasets::{self, DatasetsCmd, DatasetsEvent, DatasetsState};
+use crate::tui::hub::{self, HubCmd, HubEvent, HubState};
 use crate::tui::jobs::{self, JobLogs, JobsState, LaunchDialog, Review, Shared};
 use crate::tui::views;
 
@@ -87,6 +88,8 @@ pub enum Overlay {
     /// The Config tab's dialogs (unsaved changes, changed on disk, new, rename, delete, path
     /// picker...).
     Config(Box<ConfigOverlay>),
+    /// Hugging Face downloads and the hub cache (F6, from every tab; state in `State::hub`).
+    Downloads,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +147,8 @@ pub struct State {
     pub jobs: JobsState,
     pub config: ConfigState,
     pub datasets: DatasetsState,
+    /// Hugging Face downloads (they outlive tab switches).
+    pub hub: HubState,
     pub status: Option<(Level, String)>,
     pub info: AppInfo,
     pub size: Rect,
@@ -167,6 +172,7 @@ impl State {
             jobs: JobsState::default(),
             config: ConfigState::default(),
             datasets: DatasetsState::default(),
+            hub: HubState::default(),
             status,
             info,
             size: Rect::new(0, 0, 80, 24),
@@ -310,6 +316,8 @@ pub enum Command {
     Config(ConfigCmd),
     /// The Datasets tab's scans and file I/O.
     Datasets(DatasetsCmd),
+    /// Hugging Face listings, downloads and the hub cache.
+    Hub(HubCmd),
     /// Run the pre-flight (claims a port until launched or cancelled).
     Preflight {
         config: std::path::PathBuf,
@@ -342,6 +350,7 @@ pub enum Event {
     JobStopDone(Result<Box<StopReport>, String>),
     Config(ConfigEvent),
     Datasets(DatasetsEvent),
+    Hub(HubEvent),
 }
 
 pub fn update(s: &mut State, ev: Event) -> Vec<Command> {
@@ -355,6 +364,7 @@ pub fn update(s: &mut State, ev: Event) -> Vec<Command> {
         }
         Event::Config(e) => config::event(s, e),
         Event::Datasets(e) => datasets::event(s, e),
+        Event::Hub(e) => hub::event(s, e),
         Event::Gpu(feed) => {
             s.env.gpu = Some(feed);
             s.enrich_gpu();
@@ -553,6 +563,7 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
     // Overlays take keys first.
     match &s.overlay {
         Overlay::Config(_) => return config::overlay_key(s, k),
+        Overlay::Downloads => return hub::overlay_key(s, k),
         Overlay::Help | Overlay::Details | Overlay::StopResult(_) => {
             if matches!(
                 k.code,
@@ -638,6 +649,10 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
     if k.code == KeyCode::F(1) {
         s.overlay = Overlay::Help;
         return vec![];
+    }
+    // Downloads run in the background: their window opens from anywhere, even while typing.
+    if k.code == KeyCode::F(6) {
+        return hub::open(s);
     }
     if jobs_first(s, &k) {
         return jobs::key(s, k);

@@ -8,6 +8,7 @@ pub const GLOBAL: &[(&str, &str)] = &[
     ("Tab / Shift-Tab", "next / previous tab"),
     ("? / F1", "toggle this help (F1 also while typing)"),
     ("R / F5", "refresh now"),
+    ("F6", "Hugging Face downloads and the hub cache"),
     ("Esc", "close a window, clear the message"),
     ("q / Ctrl-C", "quit (running jobs keep running)"),
     ("mouse", "click a tab or a row; wheel scrolls"),
@@ -168,6 +169,10 @@ pub const CONFIG: &[(&str, &str)] = &[
         "path picker for the key under the cursor: writes the path chosen",
     ),
     (
+        "F4",
+        "download for the key under the cursor from the Hugging Face Hub (path written)",
+    ),
+    (
         "Ctrl-T",
         "the dataset config that `dataset =` names, and back",
     ),
@@ -191,7 +196,11 @@ pub const CONFIG: &[(&str, &str)] = &[
     ),
     (
         "Enter Space Bksp . ~",
-        "path picker: open / choose / up / hidden files / home",
+        "path picker: open / choose / up / hidden files / home (F4: the hub instead)",
+    ),
+    (
+        "Enter ↑↓ Esc",
+        "hub dialog: list the repo, choose a file or folder, then cache or a directory",
     ),
 ];
 
@@ -265,7 +274,7 @@ fn config_hints(s: &State) -> &'static str {
     match c.focus {
         Focus::Editor if c.search.is_some() => "type to search  ⏎ find  Esc cancel",
         Focus::Editor => {
-            "^S save  ^Z undo  ^F find  ^O pick path  ^T dataset  F8 next problem  ^L launch  Esc files  F1 help"
+            "^S save  ^Z undo  ^F find  ^O pick path  F4 hub  ^T dataset  F8 next problem  ^L launch  Esc files  F1 help"
         }
         Focus::Diagnostics => "↑↓ select  ⏎ go to it  Esc files  ⇧Tab editor  ? help",
         Focus::Files => {

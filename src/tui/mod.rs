@@ -5,6 +5,7 @@ pub mod app;
 pub mod bench;
 pub mod config;
 pub mod datasets;
+pub mod hub;
 pub mod jobs;
 pub mod keys;
 pub mod theme;
@@ -52,6 +53,9 @@ const DATASET_WATCH: Duration = Duration::from_secs(3);
 /// The Config tab re-lints this long after the last keystroke.
 const LINT_DEBOUNCE: Duration = Duration::from_millis(150);
 
+/// How often the download queue is read while a download is queued or running.
+const HUB_POLL: Duration = Duration::from_millis(250);
+
 pub async fn run(opts: Options) -> color_eyre::Result<()> {
     let mut terminal = ratatui::init();
     // Mouse capture is undone on every exit path, including a panic (hook below).
@@ -94,6 +98,11 @@ async fn event_loop(
     state.config.base =
         std::path::absolute(&settings.diffusion_pipe).unwrap_or(settings.diffusion_pipe.clone());
     state.jobs.attach = opts.attach.clone();
+    // Hugging Face: the hub's own variables, as Python's huggingface_hub reads them.
+    let mut hub_rt = hub::Runtime::new(crate::hub::HubConfig::from_process_env());
+    state.hub.sources = settings.hub_sources.clone();
+    state.hub.cache_dir = hub_rt.config().cache_dir.clone();
+    state.hub.offline = hub_rt.config().offline;
     let recovery = crate::paths::state_dir().join("recovery");
     let kept = std::fs::read_dir(&recovery).map_or(0, |rd| rd.flatten().count());
     if kept > 0 && state.status.is_none() {
@@ -130,6 +139,12 @@ async fn event_loop(
     let dsend: datasets::run::Send = Arc::new(move |e| {
         let _ = dtx.send(e);
     });
+    let (htx, mut hrx) = mpsc::unbounded_channel::<hub::HubEvent>();
+    let hsend: hub::Send = Arc::new(move |e| {
+        let _ = htx.send(e);
+    });
+    let mut hub_tick = tokio::time::interval(HUB_POLL);
+    hub_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut scan_tick = tokio::time::interval(SCAN_POLL);
     scan_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut watch_tick = tokio::time::interval(DATASET_WATCH);
@@ -191,6 +206,8 @@ async fn event_loop(
                 }
             },
             Some(e) = drx.recv() => Some(Event::Datasets(e)),
+            Some(e) = hrx.recv() => Some(Event::Hub(e)),
+            _ = hub_tick.tick(), if state.hub.active() => hub_rt.poll().map(Event::Hub),
             // A scan under way: redraw its progress.
             _ = scan_tick.tick(), if state.datasets.sources.iter().any(|s| s.scan.is_some()) => {
                 dirty = true;
@@ -309,6 +326,11 @@ async fn event_loop(
                         lint_at = Some(tokio::time::Instant::now() + delay);
                     }
                     Command::Config(c) => queue.extend(config_io(&mut state, &settings, c)),
+                    Command::Hub(c) => {
+                        for e in hub_rt.run(c, &hsend) {
+                            queue.extend(app::update(&mut state, Event::Hub(e)));
+                        }
+                    }
                     Command::Datasets(c) => datasets::run::run(
                         c,
                         &state.config.files,

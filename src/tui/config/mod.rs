@@ -8,6 +8,7 @@
 
 pub mod editor;
 pub mod files;
+pub mod hub;
 pub mod pathkey;
 pub mod picker;
 pub mod templates;
@@ -188,6 +189,8 @@ pub enum ConfigOverlay {
         sel: usize,
     },
     Picker(Picker),
+    /// Download the key's file or folder from the Hugging Face Hub.
+    Hub(Box<hub::HubDialog>),
 }
 
 /// The linter's findings for the open buffers.
@@ -694,6 +697,7 @@ fn editor_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
         Find(bool),
         Diag(bool),
         Picker,
+        Hub,
         Copied,
     }
     let role = s.config.active;
@@ -725,6 +729,7 @@ fn editor_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
         KeyCode::F(3) => (false, Then::Find(!shift)),
         KeyCode::F(8) => (false, Then::Diag(!shift)),
         KeyCode::F(2) => (false, Then::Picker),
+        KeyCode::F(4) => (false, Then::Hub),
         KeyCode::PageDown | KeyCode::PageUp => {
             // The rows drawn last (20 before the first frame), less one kept for context.
             let h = match e.view.get().2 {
@@ -748,6 +753,7 @@ fn editor_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
         Then::Find(forward) => find_next(s, forward),
         Then::Diag(forward) => next_diag(s, forward),
         Then::Picker => open_picker(s),
+        Then::Hub => open_hub(s),
         Then::Copied => {
             info(s, "copied (Ctrl-V pastes)");
             vec![]
@@ -946,27 +952,45 @@ fn launch(s: &mut State) -> Vec<Command> {
     leave(s, After::Launch)
 }
 
-fn open_picker(s: &mut State) -> Vec<Command> {
+/// The path key under the cursor of the buffer shown: (its buffer, where it is, what it
+/// needs); a warning when the cursor is on no path key.
+fn path_key_here(s: &mut State) -> Option<(Role, pathkey::PathLoc, lint::Expect)> {
     let role = s.config.active;
-    let base = s.config.base.clone();
-    let Some(b) = s.config.buffer(role) else {
-        return vec![];
-    };
+    let b = s.config.buffer(role)?;
     let (row, col) = b.editor.cursor();
     let loc = match pathkey::locate(&b.editor.text(), row, col) {
         Ok(l) => l,
         Err(e) => {
             warn(s, e);
-            return vec![];
+            return None;
         }
     };
     let Some(expect) = loc.expect else {
         warn(s, format!("`{}` is not a path key", loc.name()));
+        return None;
+    };
+    Some((role, loc, expect))
+}
+
+fn open_picker(s: &mut State) -> Vec<Command> {
+    let base = s.config.base.clone();
+    let Some((role, loc, expect)) = path_key_here(s) else {
+        return vec![];
+    };
+    let Some(b) = s.config.buffer(role) else {
         return vec![];
     };
     let (at, dir) = picker::start(loc.value.as_deref(), &base, &b.path);
     set_overlay(s, ConfigOverlay::Picker(Picker::new(role, loc, expect, at)));
     vec![cmd(ConfigCmd::List { dir })]
+}
+
+/// F4: the Hugging Face dialog on the path key under the cursor.
+fn open_hub(s: &mut State) -> Vec<Command> {
+    match path_key_here(s) {
+        Some((role, loc, expect)) => hub::open(s, role, loc, expect),
+        None => vec![],
+    }
 }
 
 /// Writes the picked path into the key, through toml_edit.
@@ -1275,7 +1299,27 @@ pub fn overlay_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
                 vec![cmd(ConfigCmd::List { dir })]
             }
             picker::Action::Choose(path) => choose(s, &p, &path),
+            picker::Action::Hub => hub::open(s, p.role, p.loc, p.expect),
             picker::Action::Cancel => vec![],
+        },
+        ConfigOverlay::Hub(mut d) => match d.key(k) {
+            hub::Action::None => keep(s, ConfigOverlay::Hub(d)),
+            hub::Action::List(repo) => {
+                set_overlay(s, ConfigOverlay::Hub(d));
+                vec![Command::Hub(crate::tui::hub::HubCmd::List {
+                    repo,
+                    revision: crate::hub::config::DEFAULT_REVISION.into(),
+                })]
+            }
+            hub::Action::Download(request) => {
+                let write = Some(d.write_back());
+                info(s, format!("queuing {}…", request.repo));
+                vec![Command::Hub(crate::tui::hub::HubCmd::Download {
+                    request,
+                    write,
+                })]
+            }
+            hub::Action::Cancel => vec![],
         },
         // A repeated key on a question: ignored, the question stays.
         other => keep(s, other),

@@ -44,6 +44,8 @@ pub enum Action {
     List(PathBuf),
     /// Write this path into the key.
     Choose(PathBuf),
+    /// Download it from the Hugging Face Hub instead (the hub dialog on the same key).
+    Hub,
     Cancel,
 }
 
@@ -138,6 +140,7 @@ impl Picker {
         let cur = rows.get(self.sel.min(n.saturating_sub(1))).copied();
         match k.code {
             KeyCode::Esc => return Action::Cancel,
+            KeyCode::F(4) => return Action::Hub,
             KeyCode::Down | KeyCode::Char('j') => {
                 self.sel = (self.sel + 1).min(n.saturating_sub(1))
             }

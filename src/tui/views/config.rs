@@ -773,6 +773,7 @@ pub fn draw_overlay(f: &mut Frame, s: &State, o: &ConfigOverlay, theme: &Theme, 
         }
         ConfigOverlay::Template { sel } => draw_templates(f, theme, area, *sel),
         ConfigOverlay::Picker(p) => draw_picker(f, theme, area, p),
+        ConfigOverlay::Hub(d) => super::hub::draw_dialog(f, theme, area, d),
     }
 }
 
@@ -829,6 +830,13 @@ fn draw_picker(f: &mut Frame, theme: &Theme, area: Rect, p: &Picker) {
         ),
         Line::styled(
             ellipsize(&p.loc.note, width.saturating_sub(4)),
+            theme.muted(),
+        ),
+        Line::styled(
+            ellipsize(
+                "F4: download it from the Hugging Face Hub instead",
+                width.saturating_sub(4),
+            ),
             theme.muted(),
         ),
         Line::styled(

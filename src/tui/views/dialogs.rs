@@ -74,6 +74,7 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
     match &s.overlay {
         Overlay::None => {}
         Overlay::Config(o) => super::config::draw_overlay(f, s, o, theme, area),
+        Overlay::Downloads => super::hub::draw_downloads(f, s, theme, area),
         Overlay::Help => help(f, s, theme, area),
         Overlay::Details => details(f, s, theme, area),
         Overlay::ConfirmStop { group, second } => confirm(f, s, theme, area, group, *second),

@@ -5,6 +5,7 @@ pub mod config;
 pub mod datasets;
 pub mod dialogs;
 pub mod environment;
+pub mod hub;
 pub mod jobs;
 
 use ratatui::Frame;
@@ -118,10 +119,14 @@ fn draw_status(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
     if area.height == 0 {
         return;
     }
-    let right = format!(
-        " dpgui {} · {} · {}s ",
-        s.info.version, s.info.theme, s.info.refresh_secs
-    );
+    // While downloads run, their progress takes the place of the version.
+    let right = match s.hub.summary() {
+        Some(sum) => format!(" {sum} "),
+        None => format!(
+            " dpgui {} · {} · {}s ",
+            s.info.version, s.info.theme, s.info.refresh_secs
+        ),
+    };
     let (text, style) = match &s.status {
         Some((Level::Error, m)) => (m.clone(), theme.error()),
         Some((Level::Warn, m)) => (m.clone(), theme.warn()),
