@@ -16,8 +16,8 @@ use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 
 use dpgui::hub::{
-    CachedRepo, Dest, FileState, FileStatus, HubConfig, HubError, JobState, JobStatus,
-    RepoFile, RepoListing, Request, Selection,
+    CachedRepo, Dest, FileState, FileStatus, HubConfig, HubError, JobState, JobStatus, RepoFile,
+    RepoListing, Request, Selection,
 };
 use dpgui::tui::app::{AppInfo, Command, Event, Overlay, State, Tab, update};
 use dpgui::tui::config::hub::{HubDialog, Step, WriteBack};
@@ -146,7 +146,13 @@ fn file(path: &str, size: u64, done: u64, state: FileState) -> FileStatus {
     }
 }
 
-fn job(id: u64, repo: &str, selection: Selection, state: JobState, files: Vec<FileStatus>) -> JobStatus {
+fn job(
+    id: u64,
+    repo: &str,
+    selection: Selection,
+    state: JobState,
+    files: Vec<FileStatus>,
+) -> JobStatus {
     let total = files.iter().map(|f| f.size.unwrap_or(0)).sum();
     let done = files.iter().map(|f| f.done).sum();
     JobStatus {
@@ -222,8 +228,16 @@ fn dialog_lists_suggests_queues_and_the_finished_path_lands_in_the_buffer() {
         rows,
         vec![
             ("sd_xl_base_1.0.safetensors", true, 6_938_078_334),
-            ("sd_xl_offset_example-lora_1.0.safetensors", true, 49_553_604),
-            ("unet/diffusion_pytorch_model.safetensors", true, 10_270_077_736),
+            (
+                "sd_xl_offset_example-lora_1.0.safetensors",
+                true,
+                49_553_604
+            ),
+            (
+                "unet/diffusion_pytorch_model.safetensors",
+                true,
+                10_270_077_736
+            ),
             ("model_index.json", false, 609),
             ("unet/config.json", false, 1_680),
         ]
@@ -297,7 +311,9 @@ fn dialog_lists_suggests_queues_and_the_finished_path_lands_in_the_buffer() {
         "{status}"
     );
     // Done: the snapshot path goes into the open buffer through toml_edit.
-    let local = format!("/hf/hub/models--stabilityai--stable-diffusion-xl-base-1.0/snapshots/{COMMIT}/sd_xl_base_1.0.safetensors");
+    let local = format!(
+        "/hf/hub/models--stabilityai--stable-diffusion-xl-base-1.0/snapshots/{COMMIT}/sd_xl_base_1.0.safetensors"
+    );
     let mut done = running;
     done.state = JobState::Done;
     done.files[0].state = FileState::Done;
@@ -325,7 +341,10 @@ fn dialog_lists_suggests_queues_and_the_finished_path_lands_in_the_buffer() {
         "{msg}"
     );
     // The same snapshot again writes nothing twice.
-    assert_eq!(update(&mut s, Event::Hub(HubEvent::Jobs(vec![done]))), vec![]);
+    assert_eq!(
+        update(&mut s, Event::Hub(HubEvent::Jobs(vec![done]))),
+        vec![]
+    );
     // One undo step takes it back.
     update(&mut s, ctrl('z'));
     let b = s.config.main.as_ref().unwrap();
@@ -346,7 +365,10 @@ fn dialog_keys_sources_typing_errors_directories_and_the_picker_way_in() {
     let mut s = open_state(100, 30);
     // From the path picker: F4 opens the hub dialog on the same key.
     let cmds = update(&mut s, code(KeyCode::F(2)));
-    assert!(matches!(&cmds[..], [Command::Config(ConfigCmd::List { .. })]));
+    assert!(matches!(
+        &cmds[..],
+        [Command::Config(ConfigCmd::List { .. })]
+    ));
     update(&mut s, code(KeyCode::F(4)));
     assert_eq!(dialog(&s).loc.name(), "model.checkpoint_path");
     // Typing replaces the repo id; a bad one is refused with a sentence, nothing is listed.
@@ -359,7 +381,13 @@ fn dialog_keys_sources_typing_errors_directories_and_the_picker_way_in() {
     );
     typ(&mut s, "not a repo");
     assert_eq!(update(&mut s, code(KeyCode::Enter)), vec![]);
-    assert!(dialog(&s).error.as_ref().unwrap().contains("not a hub repo id"));
+    assert!(
+        dialog(&s)
+            .error
+            .as_ref()
+            .unwrap()
+            .contains("not a hub repo id")
+    );
     // ↓ picks the known-good source.
     update(&mut s, code(KeyCode::Down));
     assert_eq!(dialog(&s).repo, SDXL);
@@ -407,7 +435,13 @@ fn dialog_keys_sources_typing_errors_directories_and_the_picker_way_in() {
     update(&mut s, code(KeyCode::Down));
     assert!(dialog(&s).to_dir);
     assert_eq!(update(&mut s, code(KeyCode::Enter)), vec![]);
-    assert!(dialog(&s).error.as_ref().unwrap().contains("type a directory"));
+    assert!(
+        dialog(&s)
+            .error
+            .as_ref()
+            .unwrap()
+            .contains("type a directory")
+    );
     typ(&mut s, "models");
     let cmds = update(&mut s, code(KeyCode::Enter));
     let [Command::Hub(HubCmd::Download { request, write })] = &cmds[..] else {
@@ -418,7 +452,10 @@ fn dialog_keys_sources_typing_errors_directories_and_the_picker_way_in() {
         Selection::Files(vec!["sd_xl_offset_example-lora_1.0.safetensors".into()])
     );
     assert_eq!(request.dest, Dest::Dir("/data/models".into()));
-    assert_eq!(write.as_ref().unwrap().config, PathBuf::from("/data/cat.toml"));
+    assert_eq!(
+        write.as_ref().unwrap().config,
+        PathBuf::from("/data/cat.toml")
+    );
     // Esc in the first step closes the dialog without a command.
     update(&mut s, code(KeyCode::F(4)));
     assert_eq!(update(&mut s, code(KeyCode::Esc)), vec![]);
@@ -527,13 +564,7 @@ fn offline_mode_says_so_and_names_what_is_missing() {
         )
     );
     // A download that misses files offline fails with the list of them.
-    let mut j = job(
-        3,
-        SDXL,
-        Selection::All,
-        JobState::Running,
-        vec![],
-    );
+    let mut j = job(3, SDXL, Selection::All, JobState::Running, vec![]);
     update(&mut s, Event::Hub(HubEvent::Jobs(vec![j.clone()])));
     j.state = JobState::Failed;
     j.error = Some(HubError::Offline {
@@ -543,9 +574,7 @@ fn offline_mode_says_so_and_names_what_is_missing() {
     update(&mut s, Event::Hub(HubEvent::Jobs(vec![j])));
     let msg = &s.status.as_ref().unwrap().1;
     assert!(
-        msg.contains(
-            "not in the cache: stabilityai/stable-diffusion-xl-base-1.0/unet/config.json"
-        ),
+        msg.contains("not in the cache: stabilityai/stable-diffusion-xl-base-1.0/unet/config.json"),
         "{msg}"
     );
 }
@@ -613,7 +642,10 @@ fn downloads_window_shows_progress_and_its_keys_act_on_the_queue() {
     assert!(text.contains("80 MiB/s  ETA 44s"), "{text}");
     assert!(text.contains("(resumed from 512 MiB)"), "{text}");
     assert!(text.contains("in the cache"), "{text}");
-    assert!(text.contains("r tries again"), "a 401 is not resumable: {text}");
+    assert!(
+        text.contains("r tries again"),
+        "a 401 is not resumable: {text}"
+    );
     insta::assert_snapshot!("hub_downloads", render(&s).backend());
     // x on the running job cancels it; r on it says it is running.
     assert_eq!(
@@ -637,8 +669,17 @@ fn downloads_window_shows_progress_and_its_keys_act_on_the_queue() {
             },
         },
     ));
-    assert_eq!(update(&mut s, key('r')), vec![Command::Hub(HubCmd::Retry(3))]);
-    update(&mut s, Event::Hub(HubEvent::Retried { old: 3, new: Some(4) }));
+    assert_eq!(
+        update(&mut s, key('r')),
+        vec![Command::Hub(HubCmd::Retry(3))]
+    );
+    update(
+        &mut s,
+        Event::Hub(HubEvent::Retried {
+            old: 3,
+            new: Some(4),
+        }),
+    );
     assert_eq!(s.hub.writes[0].0, 4);
     // C clears the ended jobs; Esc and F6 close.
     assert_eq!(
@@ -657,7 +698,10 @@ fn downloads_window_shows_progress_and_its_keys_act_on_the_queue() {
     let text = screen(&s);
     let status = text.lines().last().unwrap();
     // Active: jobs 1 and 2; 1.0 GiB of 4.5 GiB (job 2's size is not known yet).
-    assert!(status.contains("⇣ 2 downloads 1.0 GiB/4.5 GiB 80 MiB/s ETA"), "{status}");
+    assert!(
+        status.contains("⇣ 2 downloads 1.0 GiB/4.5 GiB 80 MiB/s ETA"),
+        "{status}"
+    );
     update(&mut s, code(KeyCode::F(6)));
     assert_eq!(s.overlay, Overlay::Downloads);
 }
@@ -718,7 +762,11 @@ fn cache_page_lists_repos_and_deletes_only_after_y() {
     assert_eq!(s.hub.view.confirm, None);
     assert_eq!(s.status.as_ref().unwrap().1, "nothing was deleted");
     update(&mut s, key('D'));
-    assert_eq!(update(&mut s, code(KeyCode::Enter)), vec![], "Enter is no yes");
+    assert_eq!(
+        update(&mut s, code(KeyCode::Enter)),
+        vec![],
+        "Enter is no yes"
+    );
     update(&mut s, key('D'));
     assert_eq!(
         update(&mut s, key('y')),
@@ -761,7 +809,15 @@ fn cache_page_lists_repos_and_deletes_only_after_y() {
 
 #[test]
 fn hub_views_survive_tiny_terminals() {
-    for (w, h) in [(40, 12), (20, 5), (1, 1), (0, 0), (10, 3), (200, 2), (3, 40)] {
+    for (w, h) in [
+        (40, 12),
+        (20, 5),
+        (1, 1),
+        (0, 0),
+        (10, 3),
+        (200, 2),
+        (3, 40),
+    ] {
         let mut s = open_state(w, h);
         update(&mut s, code(KeyCode::F(4)));
         render(&s);
@@ -857,7 +913,13 @@ fn a_config_that_is_not_open_gets_the_path_on_disk_comments_intact() {
     for e in evs {
         update(&mut s, Event::Hub(e));
     }
-    assert!(s.status.as_ref().unwrap().1.contains("z.toml: model.transformer_path = '/hf/snap/t.safetensors'"));
+    assert!(
+        s.status
+            .as_ref()
+            .unwrap()
+            .1
+            .contains("z.toml: model.transformer_path = '/hf/snap/t.safetensors'")
+    );
     // An array element: the editor's segment walk.
     let evs = rt.run(
         HubCmd::Write {
@@ -872,7 +934,10 @@ fn a_config_that_is_not_open_gets_the_path_on_disk_comments_intact() {
         },
         &send,
     );
-    assert!(matches!(&evs[..], [HubEvent::Written { result: Ok(()), .. }]), "{evs:?}");
+    assert!(
+        matches!(&evs[..], [HubEvent::Written { result: Ok(()), .. }]),
+        "{evs:?}"
+    );
     assert_eq!(
         std::fs::read_to_string(&cfg).unwrap(),
         first.replace(
@@ -889,7 +954,10 @@ fn a_config_that_is_not_open_gets_the_path_on_disk_comments_intact() {
         },
         &send,
     );
-    assert!(matches!(&evs[..], [HubEvent::Written { result: Err(_), .. }]), "{evs:?}");
+    assert!(
+        matches!(&evs[..], [HubEvent::Written { result: Err(_), .. }]),
+        "{evs:?}"
+    );
 }
 
 /// Waits for the runtime's next background event (the listing, the cache scan, a delete).
@@ -907,7 +975,10 @@ fn runtime_lists_downloads_and_deletes_against_the_loopback_hub() {
         COMMIT,
         vec![
             ("model_index.json", Content::Bytes(b"{}".to_vec())),
-            ("sd_xl_base_1.0.safetensors", Content::Bytes(weights.clone())),
+            (
+                "sd_xl_base_1.0.safetensors",
+                Content::Bytes(weights.clone()),
+            ),
         ],
     )]);
     let dir = tempfile::tempdir().unwrap();
@@ -941,50 +1012,53 @@ fn runtime_lists_downloads_and_deletes_against_the_loopback_hub() {
         update(&mut s, Event::Hub(e));
     }
     assert!(s.hub.active());
-    // Poll as the runtime's tick does until the write-back happens.
+    // Once it has ended, the runtime's next poll brings the write-back.
     let want = format!(
         "{}/models--stabilityai--stable-diffusion-xl-base-1.0/snapshots/{COMMIT}/sd_xl_base_1.0.safetensors",
         cache.display()
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while s.hub.active() {
-        assert!(std::time::Instant::now() < deadline, "{:?}", s.hub.jobs);
-        std::thread::sleep(Duration::from_millis(20));
-        let e = rt.poll().unwrap();
-        update(&mut s, Event::Hub(e));
-    }
+    assert!(rt.wait_ended(s.hub.jobs[0].id, Duration::from_secs(30)));
+    let cmds = update(&mut s, Event::Hub(rt.poll().unwrap()));
+    assert_eq!(
+        cmds,
+        vec![Command::Config(ConfigCmd::Lint { debounce: false })]
+    );
+    assert!(!s.hub.active());
     assert_eq!(s.hub.jobs[0].state, JobState::Done, "{:?}", s.hub.jobs);
     assert!(
-        s.config.main.as_ref().unwrap().editor.text().contains(&format!("checkpoint_path = '{want}'")),
+        s.config
+            .main
+            .as_ref()
+            .unwrap()
+            .editor
+            .text()
+            .contains(&format!("checkpoint_path = '{want}'")),
         "{}",
         s.config.main.as_ref().unwrap().editor.text()
     );
     assert_eq!(std::fs::read(&want).unwrap(), weights);
     // Again: already in the cache, nothing fetched.
-    let id = match rt.run(
-        HubCmd::Download {
-            request: Request::new(SDXL, Selection::Files(vec!["sd_xl_base_1.0.safetensors".into()])),
-            write: None,
-        },
-        &send,
-    )
-    .remove(0)
+    let id = match rt
+        .run(
+            HubCmd::Download {
+                request: Request::new(
+                    SDXL,
+                    Selection::Files(vec!["sd_xl_base_1.0.safetensors".into()]),
+                ),
+                write: None,
+            },
+            &send,
+        )
+        .remove(0)
     {
         HubEvent::Queued { result: Ok(id), .. } => id,
         other => panic!("{other:?}"),
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let again = loop {
-        let Some(HubEvent::Jobs(jobs)) = rt.poll() else {
-            unreachable!()
-        };
-        let j = jobs.into_iter().find(|j| j.id == id).unwrap();
-        if j.state.finished() {
-            break j;
-        }
-        assert!(std::time::Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(20));
+    assert!(rt.wait_ended(id, Duration::from_secs(30)));
+    let Some(HubEvent::Jobs(jobs)) = rt.poll() else {
+        unreachable!()
     };
+    let again = jobs.into_iter().find(|j| j.id == id).unwrap();
     assert_eq!(again.state, JobState::Done);
     assert_eq!(again.files[0].state, FileState::Cached);
     assert_eq!(again.fetched, 0);
@@ -997,7 +1071,10 @@ fn runtime_lists_downloads_and_deletes_against_the_loopback_hub() {
     assert_eq!(list[0].repo, SDXL);
     assert!(list[0].size >= 300_000);
     rt.run(HubCmd::Delete(SDXL.into()), &send);
-    let HubEvent::Deleted { result: Ok(freed), .. } = next_event(&rx) else {
+    let HubEvent::Deleted {
+        result: Ok(freed), ..
+    } = next_event(&rx)
+    else {
         panic!()
     };
     assert!(freed >= 300_000, "{freed}");

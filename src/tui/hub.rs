@@ -133,7 +133,10 @@ pub fn eta(secs: f64) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub enum HubCmd {
     /// List a repo's files for the hub dialog.
-    List { repo: String, revision: String },
+    List {
+        repo: String,
+        revision: String,
+    },
     Download {
         request: Request,
         write: Option<WriteBack>,
@@ -450,7 +453,11 @@ fn jobs_polled(s: &mut State, jobs: Vec<JobStatus>) -> Vec<Command> {
                     format!(
                         "download of {} failed: {e}{}",
                         j.request.repo,
-                        if e.resumable() { " (F6, r resumes)" } else { "" }
+                        if e.resumable() {
+                            " (F6, r resumes)"
+                        } else {
+                            ""
+                        }
                     ),
                 ));
             }
@@ -493,7 +500,10 @@ fn jobs_polled(s: &mut State, jobs: Vec<JobStatus>) -> Vec<Command> {
     s.hub
         .writes
         .retain(|(id, _)| jobs.iter().any(|j| j.id == *id));
-    s.hub.view.expanded.retain(|id| jobs.iter().any(|j| j.id == *id));
+    s.hub
+        .view
+        .expanded
+        .retain(|id| jobs.iter().any(|j| j.id == *id));
     s.hub.view.sel = s.hub.view.sel.min(jobs.len().saturating_sub(1));
     s.hub.jobs = jobs;
     out
@@ -517,7 +527,10 @@ fn write_back(s: &mut State, w: &WriteBack, local: &Path) -> Vec<Command> {
         Some(Err(e)) => {
             s.status = Some((
                 Level::Error,
-                format!("downloaded to {value}, but {} was not set: {e}", w.loc.name()),
+                format!(
+                    "downloaded to {value}, but {} was not set: {e}",
+                    w.loc.name()
+                ),
             ));
             vec![]
         }
@@ -576,6 +589,15 @@ impl Runtime {
     /// The queue now (None before the first download).
     pub fn poll(&self) -> Option<HubEvent> {
         self.downloader.as_ref().map(|d| HubEvent::Jobs(d.jobs()))
+    }
+
+    /// Blocks until job `id` has ended or `timeout` has passed; whether it ended (tools and
+    /// tests; the dashboard polls instead).
+    pub fn wait_ended(&self, id: JobId, timeout: std::time::Duration) -> bool {
+        self.downloader
+            .as_ref()
+            .and_then(|d| d.wait_timeout(id, timeout))
+            .is_some_and(|j| j.state.finished())
     }
 
     fn downloader(&mut self) -> Result<&Downloader, String> {
@@ -642,9 +664,7 @@ impl Runtime {
             HubCmd::ScanCache => {
                 let (dir, send) = (self.cfg.cache_dir.clone(), send.clone());
                 spawn("dpgui-hub-scan", move || {
-                    send(HubEvent::Cache(
-                        hub::scan(&dir).map_err(|e| e.to_string()),
-                    ));
+                    send(HubEvent::Cache(hub::scan(&dir).map_err(|e| e.to_string())));
                 });
                 vec![]
             }

@@ -10,7 +10,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::pathkey::{self, PathLoc};
 use super::{Buffer, Role};
-use crate::hub::{self, Dest, HubError, HubSource, RepoListing, Request, Selection, SuggestionKind};
+use crate::hub::{
+    self, Dest, HubError, HubSource, RepoListing, Request, Selection, SuggestionKind,
+};
 use crate::trainer::lint::{self, Expect};
 use crate::tui::app::{Command, State};
 
@@ -383,7 +385,9 @@ impl HubDialog {
                 self.loading = false;
                 self.error = None;
             }
-            KeyCode::Down | KeyCode::Char('j') => self.sel = (self.sel + 1).min(n.saturating_sub(1)),
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.sel = (self.sel + 1).min(n.saturating_sub(1))
+            }
             KeyCode::Up | KeyCode::Char('k') => self.sel = self.sel.saturating_sub(1),
             KeyCode::PageDown => self.sel = (self.sel + 10).min(n.saturating_sub(1)),
             KeyCode::PageUp => self.sel = self.sel.saturating_sub(10),

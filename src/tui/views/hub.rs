@@ -58,11 +58,7 @@ pub fn draw_dialog(f: &mut Frame, theme: &Theme, area: Rect, d: &HubDialog) {
     };
     let mut lines = vec![
         Line::styled(
-            fit(&format!(
-                "{}: {}{model}",
-                d.loc.name(),
-                d.expect.describe()
-            )),
+            fit(&format!("{}: {}{model}", d.loc.name(), d.expect.describe())),
             theme.title(),
         ),
         Line::styled(fit(&d.loc.note), theme.muted()),
@@ -377,7 +373,10 @@ fn job_lines<'a>(
     let arrow = if expanded { "▾" } else { "▸" };
     let mut spans = vec![
         Span::raw(format!("{arrow} ")),
-        Span::styled(format!("{:<9} ", state_label(j.state)), state_style(theme, j.state)),
+        Span::styled(
+            format!("{:<9} ", state_label(j.state)),
+            state_style(theme, j.state),
+        ),
         Span::raw(format!("{}  {}", shown(&j.request.repo), what(j))),
     ];
     let running = matches!(j.state, JobState::Running | JobState::Listing);
@@ -411,7 +410,11 @@ fn job_lines<'a>(
                 &format!(
                     "    {}{}",
                     shown(&e.to_string()),
-                    if e.resumable() { " (r resumes)" } else { " (r tries again)" }
+                    if e.resumable() {
+                        " (r resumes)"
+                    } else {
+                        " (r tries again)"
+                    }
                 ),
                 inner,
             ),
