@@ -12,9 +12,11 @@
 #   python3 benches/dataset_scan_pil.py DIR              the PIL loop (one process)
 #   python3 benches/dataset_scan_pil.py DIR --procs N    the same in N processes, as
 #                                                        diffusion-pipe's datasets.map(num_proc=)
-#   target/release/dpgui dataset DIR.toml --json --rescan
-#                                                        the whole command: scan with no scan
-#                                                        cache (cold), problems, buckets, JSON
+#   target/release/dpgui dataset DIR.toml --rescan      the whole command: scan with no scan
+#                                                        cache (cold), problems, buckets, the
+#                                                        text report (the target's figure)
+#   target/release/dpgui dataset DIR.toml --json --rescan   the same with JSON (every file name
+#                                                        of the problems: 3 MB)
 #   the scan alone (library call, no report): the #[ignore]d `bench_scan_timing` test of
 #   tests/dataset_scan.rs, built in release (SCAN_ONLY=0 skips it)
 #
@@ -81,7 +83,8 @@ runs, procs = int(runs), int(procs)
 cmds = {
     "pil": [py, "benches/dataset_scan_pil.py", data],
     "pil_procs": [py, "benches/dataset_scan_pil.py", data, "--procs", str(procs)],
-    "dpgui": [dpgui, "dataset", data + ".toml", "--json", "--rescan"],
+    "dpgui": [dpgui, "dataset", data + ".toml", "--rescan"],
+    "dpgui_json": [dpgui, "dataset", data + ".toml", "--json", "--rescan"],
 }
 envs = {n: None for n in cmds}
 if scan_bin:
@@ -122,6 +125,10 @@ def summary(name, text):
     if name == "scan_only":
         line = [l for l in text.splitlines() if l.startswith("BENCH ")][-1]
         return json.loads(line[len("BENCH "):])
+    if name == "dpgui":
+        # "  100000 images, 0 videos, ..." in the text report.
+        line = next(l for l in text.splitlines() if " images, " in l)
+        return {"images": int(line.split()[0]), "bytes": len(text)}
     r = json.loads(text)
     d = r.get("directories", [{}])[0]
     return {"images": d.get("images"), "videos": d.get("videos"), "bytes": len(text)}
@@ -181,10 +188,11 @@ lines = [
 names = {
     "pil": "PIL loop: `Image.open(p).size` per file (`benches/dataset_scan_pil.py`)",
     "pil_procs": f"PIL in {procs} processes (`--procs {procs}`, as diffusion-pipe's num_proc)",
-    "dpgui": "`dpgui dataset DIR.toml --json --rescan` (scan, problems, buckets, JSON)",
+    "dpgui": "`dpgui dataset DIR.toml --rescan` (scan, problems, buckets, the text report)",
+    "dpgui_json": "`dpgui dataset DIR.toml --json --rescan` (the same, every file name in JSON)",
     "scan_only": "dpgui scan alone (`datasets::scan_directory`, no cache; ignored test)",
 }
-for k in ["pil", "pil_procs", "dpgui", "scan_only"]:
+for k in ["pil", "pil_procs", "dpgui", "dpgui_json", "scan_only"]:
     if k not in r:
         continue
     w = r[k]["wall"]
@@ -197,7 +205,8 @@ lines += [
     "What each found: "
     f"PIL loop {s['pil']['sizes']:,} sizes ({s['pil']['failed']} failures), widths summing to "
     f"{s['pil']['sum_w']:,} and heights to {s['pil']['sum_h']:,}; "
-    f"`dpgui dataset` {s['dpgui']['images']:,} images ({s['dpgui']['bytes']:,} bytes of JSON)"
+    f"`dpgui dataset` {s['dpgui']['images']:,} images; with --json "
+    f"{s['dpgui_json']['images']:,} images ({s['dpgui_json']['bytes']:,} bytes of JSON)"
     + (f"; the scan alone {s['scan_only']['sizes']:,} sizes, widths summing to "
        f"{s['scan_only']['sum_w']:,} and heights to {s['scan_only']['sum_h']:,}"
        if "scan_only" in s else "")

@@ -87,6 +87,14 @@ fn open_state(w: u16, h: u16) -> State {
     s.config.dirs = vec!["/data".into()];
     update(
         &mut s,
+        Event::Config(ConfigEvent::Files(vec![dpgui::tui::config::FileEntry {
+            path: "/data/cat.toml".into(),
+            kind: dpgui::tui::config::Kind::Main,
+            group: "/data".into(),
+        }])),
+    );
+    update(
+        &mut s,
         Event::Config(ConfigEvent::Opened {
             role: Role::Main,
             path: "/data/cat.toml".into(),
@@ -244,8 +252,8 @@ fn dialog_lists_suggests_queues_and_the_finished_path_lands_in_the_buffer() {
     );
     assert!(d.choices[0].known);
     let text = screen(&s);
-    // 609 + 6938078334 + 49553604 + 1680 + 10270077736 bytes = 16.2 GiB; 6938078334 = 6.5 GiB.
-    assert!(text.contains("5 files, 16.2 GiB"), "{text}");
+    // 609 + 6938078334 + 49553604 + 1680 + 10270077736 = 17257711963 bytes = 16.07 GiB.
+    assert!(text.contains("5 files, 16.1 GiB"), "{text}");
     assert!(text.contains("★ sd_xl_base_1.0.safetensors"), "{text}");
     insta::assert_snapshot!("hub_dialog_files", render(&s).backend());
     // Choose the first, keep the hub cache: the download command, the dialog closes.
@@ -640,7 +648,7 @@ fn downloads_window_shows_progress_and_its_keys_act_on_the_queue() {
     // (2048 + 1073741824) * 100 / (2048 + 4294967296 + 507510784) = 22.36.
     assert!(text.contains("1.0 GiB / 4.5 GiB  22%"), "{text}");
     assert!(text.contains("80 MiB/s  ETA 44s"), "{text}");
-    assert!(text.contains("(resumed from 512 MiB)"), "{text}");
+    assert!(text.contains("(resumed at 512 MiB)"), "{text}");
     assert!(text.contains("in the cache"), "{text}");
     assert!(
         text.contains("r tries again"),

@@ -1096,3 +1096,123 @@ fn datasets_tab_scans_and_edits_a_caption() {
     t.wait_for_format("#{pane_dead}", "1");
     assert_eq!(t.exit_status(), 0);
 }
+
+#[path = "common/hub_server.rs"]
+mod hub_server;
+
+/// The Config tab's hub dialog in a real terminal, against the loopback hub server: F4 on a
+/// `checkpoint_path` holding a repo id, list its files, take the suggested one into the hub
+/// cache; the snapshot path lands in the buffer, Ctrl-S writes it with every comment.
+#[test]
+fn config_hub_dialog_downloads_the_suggested_file_and_writes_its_path() {
+    let Some(mut t) = sandbox("hub") else {
+        return;
+    };
+    const SDXL: &str = "stabilityai/stable-diffusion-xl-base-1.0";
+    const COMMIT: &str = "462165984030d82259a11f4367a4eed129e94a7b";
+    let weights: Vec<u8> = (0..250_000u32).map(|i| (i * 31 % 253) as u8).collect();
+    let server = hub_server::HubServer::start(vec![hub_server::RepoSpec::new(
+        SDXL,
+        COMMIT,
+        vec![
+            (
+                "model_index.json",
+                hub_server::Content::Bytes(b"{}".to_vec()),
+            ),
+            (
+                "sd_xl_base_1.0.safetensors",
+                hub_server::Content::Bytes(weights.clone()),
+            ),
+            (
+                "unet/diffusion_pytorch_model.safetensors",
+                hub_server::Content::Bytes(vec![7; 1000]),
+            ),
+        ],
+    )]);
+    let work = t.path("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(
+        t.dpgui_config_dir().join("config.toml"),
+        format!("config_dirs = ['{}']\n", work.display()),
+    )
+    .unwrap();
+    let original = format!(
+        "# an SDXL LoRA\noutput_dir = '{}'\ndataset = '{}'\nepochs = 10\n\
+         micro_batch_size_per_gpu = 1\nsave_every_n_epochs = 1\n\n[model]\ntype = 'sdxl'\n\
+         # the base model, from the hub\ncheckpoint_path = '{SDXL}'  # keep this comment\n\
+         dtype = 'bfloat16'\n\n[adapter]\ntype = 'lora'\nrank = 32\ndtype = 'bfloat16'\n",
+        work.join("out").display(),
+        work.join("data.toml").display(),
+    );
+    let train = work.join("train.toml");
+    std::fs::write(&train, &original).unwrap();
+    let hf_home = t.path("hf");
+    let cache = hf_home.join("hub");
+    let endpoint = server.endpoint();
+    let (home_s, cache_s) = (hf_home.display().to_string(), cache.display().to_string());
+    t.start(
+        160,
+        45,
+        &["--fake-gpus", "2"],
+        &[
+            ("HF_ENDPOINT", &endpoint),
+            ("HF_HOME", &home_s),
+            ("HF_HUB_CACHE", &cache_s),
+            ("HF_TOKEN", ""),
+            ("HF_TOKEN_PATH", &format!("{home_s}/no-token")),
+            ("HF_HUB_OFFLINE", "0"),
+            ("NO_PROXY", "127.0.0.1,localhost"),
+        ],
+    );
+    t.wait_environment();
+    t.send(&["3"]);
+    t.wait_all(&["┌ Configs", "train.toml"]);
+    t.send(&["Enter"]);
+    t.wait_for("train.toml open", TIMEOUT, |s| {
+        s.contains("# an SDXL LoRA") && s.contains("Ln 1, Col 1")
+    });
+    // The cursor onto checkpoint_path (line 11), then the hub dialog.
+    t.send(&["C-f"]);
+    t.send(&["-l", "checkpoint_path"]);
+    t.send(&["Enter"]);
+    t.wait_all(&["Ln 11, Col"]);
+    t.send(&["F4"]);
+    t.wait_all(&[
+        "Download from the Hugging Face Hub",
+        &format!("repo  > {SDXL}"),
+    ]);
+    t.send(&["Enter"]);
+    let listed = t.wait_all(&["★ sd_xl_base_1.0.safetensors", "3 files"]);
+    assert!(!listed.contains("from the cache"), "{listed}");
+    t.send(&["Enter"]);
+    t.wait_all(&["into:", "the hub cache"]);
+    t.send(&["Enter"]);
+    // Downloaded: the path is in the buffer, which is now modified.
+    let local = cache.join(format!(
+        "models--stabilityai--stable-diffusion-xl-base-1.0/snapshots/{COMMIT}/sd_xl_base_1.0.safetensors"
+    ));
+    let want_line = format!("checkpoint_path = '{}'", local.display());
+    t.wait_for("the path in the buffer", TIMEOUT, |s| {
+        s.contains("train.toml ●") && s.contains(&want_line[..60])
+    });
+    assert_eq!(std::fs::read(&local).unwrap(), weights);
+    assert_eq!(server.body_gets("sd_xl_base_1.0.safetensors").len(), 1);
+    // The downloads window lists it as done.
+    t.send(&["F6"]);
+    t.wait_all(&["Downloads", "done", SDXL]);
+    // The window closed before the next key: an Escape right before it reads as Alt.
+    t.send(&["Escape"]);
+    t.wait_for("the downloads window closed", TIMEOUT, |s| {
+        !s.contains("Hub cache")
+    });
+    t.send(&["C-s"]);
+    t.wait_all(&["saved train.toml"]);
+    let want = original.replace(
+        &format!("checkpoint_path = '{SDXL}'  # keep this comment"),
+        &format!("{want_line}  # keep this comment"),
+    );
+    assert_eq!(std::fs::read_to_string(&train).unwrap(), want);
+    t.send(&["C-c"]);
+    t.wait_for_format("#{pane_dead}", "1");
+    assert_eq!(t.exit_status(), 0);
+}

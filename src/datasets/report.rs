@@ -417,12 +417,15 @@ pub fn assemble(
             }
             captions += s.orphan_captions.len();
         }
-        let too_short: Vec<String> = p
-            .iter()
-            .zip(&names)
-            .filter(|(pl, _)| matches!(pl, Placement::TooShort { .. }))
-            .map(|(_, n)| n.clone())
-            .collect();
+        // The names of the media whose placement is `pred`.
+        let named = |pred: &dyn Fn(&Placement) -> bool| -> Vec<String> {
+            p.iter()
+                .zip(&names)
+                .filter(|(pl, _)| pred(pl))
+                .map(|(_, n)| n.clone())
+                .collect()
+        };
+        let too_short = named(&|pl| matches!(pl, Placement::TooShort { .. }));
         if !too_short.is_empty() {
             problems.push(Problem {
                 severity: Severity::Warning,
@@ -435,12 +438,7 @@ pub fn assemble(
                 files: too_short,
             });
         }
-        let unplaceable: Vec<String> = p
-            .iter()
-            .zip(&names)
-            .filter(|(pl, _)| matches!(pl, Placement::Unplaceable))
-            .map(|(_, n)| n.clone())
-            .collect();
+        let unplaceable = named(&|pl| matches!(pl, Placement::Unplaceable));
         if !unplaceable.is_empty() {
             problems.push(Problem {
                 severity: Severity::Fatal,

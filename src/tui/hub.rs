@@ -707,3 +707,62 @@ fn spawn(name: &str, f: impl FnOnce() + std::marker::Send + 'static) {
         f()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::{Dest, Selection};
+
+    fn job(id: JobId, state: JobState, done: u64, total: u64, rate: f64) -> JobStatus {
+        JobStatus {
+            id,
+            request: Request {
+                repo: "o/n".into(),
+                revision: "main".into(),
+                selection: Selection::All,
+                dest: Dest::Cache,
+            },
+            state,
+            files: Vec::new(),
+            commit: None,
+            total,
+            done,
+            fetched: done,
+            rate,
+            eta_secs: None,
+            local_path: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn eta_is_short() {
+        assert_eq!(eta(0.4), "0s");
+        assert_eq!(eta(59.4), "59s");
+        // Minutes round up: "1m" left means at most a minute.
+        assert_eq!(eta(61.0), "2m");
+        assert_eq!(eta(3600.0 + 5.0 * 60.0), "1h05m");
+        assert_eq!(eta(f64::INFINITY), "0s");
+        assert_eq!(eta(-3.0), "0s");
+    }
+
+    #[test]
+    fn the_summary_counts_only_what_still_runs() {
+        let mut h = HubState::default();
+        assert_eq!(h.summary(), None);
+        h.jobs = vec![
+            job(1, JobState::Done, 9 << 30, 9 << 30, 0.0),
+            job(2, JobState::Running, 1 << 30, 4 << 30, (64 << 20) as f64),
+            job(3, JobState::Queued, 0, 2 << 30, 0.0),
+        ];
+        assert!(h.active());
+        // 1 GiB of 6 GiB at 64 MiB/s: 5120 MiB / 64 MiB/s = 80 s → "2m".
+        assert_eq!(
+            h.summary().as_deref(),
+            Some("⇣ 2 downloads 1.0 GiB/6.0 GiB 64 MiB/s ETA 2m")
+        );
+        h.jobs.truncate(1);
+        assert!(!h.active());
+        assert_eq!(h.summary(), None);
+    }
+}

@@ -274,7 +274,7 @@ fn config_hints(s: &State) -> &'static str {
     match c.focus {
         Focus::Editor if c.search.is_some() => "type to search  ⏎ find  Esc cancel",
         Focus::Editor => {
-            "^S save  ^Z undo  ^F find  ^O pick path  F4 hub  ^T dataset  F8 next problem  ^L launch  Esc files  F1 help"
+            "^S save  ^Z undo  ^F find  ^O pick path  F4 hub  ^T dataset  F8 problem  ^L launch  Esc files  F1 help"
         }
         Focus::Diagnostics => "↑↓ select  ⏎ go to it  Esc files  ⇧Tab editor  ? help",
         Focus::Files => {

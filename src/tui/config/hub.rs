@@ -317,7 +317,7 @@ impl HubDialog {
 
     fn list(&mut self) -> Action {
         let repo = self.repo.trim().to_string();
-        if !hub::config::valid_repo_id(&repo) || !repo.contains('/') {
+        if !hub::config::valid_repo_id(&repo) {
             self.error = Some(if repo.is_empty() {
                 "type a repo id (owner/name)".into()
             } else {
@@ -505,4 +505,35 @@ pub fn write_into_buffer(
     Some(Ok(vec![super::cmd(super::ConfigCmd::Lint {
         debounce: false,
     })]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_count_every_level() {
+        let files = vec![
+            hub::RepoFile {
+                path: "a.json".into(),
+                size: 1,
+            },
+            hub::RepoFile {
+                path: "unet/x.safetensors".into(),
+                size: 10,
+            },
+            hub::RepoFile {
+                path: "unet/sub/y.bin".into(),
+                size: 100,
+            },
+        ];
+        let got: Vec<(String, usize, u64)> = folders(&files)
+            .into_iter()
+            .map(|c| (c.path, c.files, c.bytes))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("unet".into(), 2, 110), ("unet/sub".into(), 1, 100)]
+        );
+    }
 }

@@ -229,7 +229,7 @@ fn draw_files(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
         return;
     }
     let rows = file_rows(c);
-    let sel = c.selected.min(c.files.len() - 1);
+    let sel = c.selected.min(c.files.len().saturating_sub(1));
     let sel_row = rows.iter().position(|r| *r == Some(sel)).unwrap_or(0);
     let mut group: Option<&str> = None;
     for (i, e) in c.files.iter().enumerate() {

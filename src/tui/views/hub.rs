@@ -362,6 +362,39 @@ fn progress(done: u64, total: u64, rate: f64, eta_secs: Option<f64>) -> String {
     s
 }
 
+/// `text` broken at spaces into lines of at most `width` characters, at most `max` of them
+/// (the last one cut with an ellipsis when there is more).
+fn wrap(text: &str, width: usize, max: usize) -> Vec<String> {
+    let width = width.max(8);
+    let mut lines: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for word in text.split(' ') {
+        let n = cur.chars().count();
+        if n > 0 && n + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    lines.push(cur);
+    if lines.len() > max {
+        let rest = lines.split_off(max - 1).join(" ");
+        lines.push(rest);
+    }
+    lines.into_iter().map(|l| ellipsize(&l, width)).collect()
+}
+
+/// `head` + `middle` + `tail` in `width` columns: the middle (a name) gives way first.
+fn squeeze(head: &str, middle: &str, tail: &str, width: usize) -> String {
+    let fixed = head.chars().count() + tail.chars().count();
+    if fixed + 8 > width {
+        return ellipsize(&format!("{head}{middle}{tail}"), width);
+    }
+    format!("{head}{}{tail}", ellipsize(middle, width - fixed))
+}
+
 fn job_lines<'a>(
     theme: &Theme,
     j: &JobStatus,
@@ -371,55 +404,52 @@ fn job_lines<'a>(
 ) -> Vec<Line<'a>> {
     let mut out = Vec::new();
     let arrow = if expanded { "▾" } else { "▸" };
-    let mut spans = vec![
-        Span::raw(format!("{arrow} ")),
-        Span::styled(
-            format!("{:<9} ", state_label(j.state)),
-            state_style(theme, j.state),
-        ),
-        Span::raw(format!("{}  {}", shown(&j.request.repo), what(j))),
-    ];
+    let head = format!("{arrow} {:<9} ", state_label(j.state));
     let running = matches!(j.state, JobState::Running | JobState::Listing);
+    let mut tail = String::new();
     if j.total > 0 || running {
-        let mut p = String::from("  ");
+        tail.push_str("  ");
         if running && j.total > 0 {
-            p.push_str(&format!("{} ", bar(j.done, j.total, 12)));
+            tail.push_str(&format!("{} ", bar(j.done, j.total, 12)));
         }
-        p.push_str(&progress(j.done, j.total, j.rate, j.eta_secs));
-        spans.push(Span::styled(p, theme.muted()));
+        tail.push_str(&progress(j.done, j.total, j.rate, j.eta_secs));
     }
-    let mut line = Line::from(spans);
-    let width = line.width();
-    if width > inner {
-        line = Line::raw(ellipsize(
-            &line
-                .spans
-                .iter()
-                .map(|s| s.content.as_ref())
-                .collect::<String>(),
-            inner,
-        ));
-    }
+    let middle = format!("{}  {}", shown(&j.request.repo), what(j));
+    let text = squeeze(&head, &middle, &tail, inner);
+    // Styled in three parts when it fits as built; one plain string when cut.
+    let mut line = if text == format!("{head}{middle}{tail}") {
+        Line::from(vec![
+            Span::raw(format!("{arrow} ")),
+            Span::styled(
+                format!("{:<9} ", state_label(j.state)),
+                state_style(theme, j.state),
+            ),
+            Span::raw(middle),
+            Span::styled(tail, theme.muted()),
+        ])
+    } else {
+        Line::raw(text)
+    };
     if selected {
         line = line.style(theme.selected());
     }
     out.push(line);
     match (&j.error, j.state) {
-        (Some(e), JobState::Failed) => out.push(Line::styled(
-            ellipsize(
-                &format!(
-                    "    {}{}",
-                    shown(&e.to_string()),
-                    if e.resumable() {
-                        " (r resumes)"
-                    } else {
-                        " (r tries again)"
-                    }
-                ),
-                inner,
-            ),
-            theme.error(),
-        )),
+        (Some(e), JobState::Failed) => {
+            let text = format!(
+                "{}: {}",
+                if e.resumable() {
+                    "r resumes"
+                } else {
+                    "r tries again"
+                },
+                shown(&e.to_string()),
+            );
+            // The sentence says what to do (a URL, a variable): up to three lines of it.
+            for l in wrap(&text, inner.saturating_sub(4), 3) {
+                out.push(Line::styled(format!("    {l}"), theme.error()));
+            }
+        }
         (_, JobState::Cancelled) => out.push(Line::styled(
             ellipsize("    cancelled: the partial file stays, r resumes", inner),
             theme.muted(),
@@ -442,19 +472,16 @@ fn job_lines<'a>(
         ));
     }
     for file in &j.files {
-        let mut t = format!("    {:<12} {}", file_label(file.state), shown(&file.path));
+        let head = format!("    {:<13}", file_label(file.state));
         let size = file.size.unwrap_or(0);
-        if file.state != FileState::Cached {
-            t.push_str(&format!(
-                "  {}",
-                progress(file.done, size, file.rate, file.eta_secs)
-            ));
+        let mut tail = if file.state == FileState::Cached {
+            format!("  {}", format_bytes(size))
         } else {
-            t.push_str(&format!("  {}", format_bytes(size)));
-        }
+            format!("  {}", progress(file.done, size, file.rate, file.eta_secs))
+        };
         if file.resumed_from > 0 {
-            t.push_str(&format!(
-                "  (resumed from {})",
+            tail.push_str(&format!(
+                "  (resumed at {})",
                 format_bytes(file.resumed_from)
             ));
         }
@@ -464,7 +491,10 @@ fn job_lines<'a>(
             FileState::Downloading | FileState::Checking => theme.accent(),
             _ => theme.muted(),
         };
-        out.push(Line::styled(ellipsize(&t, inner), style));
+        out.push(Line::styled(
+            squeeze(&head, &shown(&file.path), &tail, inner),
+            style,
+        ));
     }
     out
 }
@@ -679,5 +709,29 @@ pub fn draw_downloads(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
             ],
             "y delete · n keep",
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_breaks_at_spaces_and_cuts_the_last_line() {
+        assert_eq!(
+            wrap("one two three four", 9, 3),
+            vec!["one two", "three", "four"]
+        );
+        let w = wrap("aaaa bbbb cccc dddd eeee", 9, 2);
+        assert_eq!(w[0], "aaaa bbbb");
+        assert_eq!(w.len(), 2);
+        assert!(w[1].ends_with('…'), "{w:?}");
+    }
+
+    #[test]
+    fn squeeze_cuts_the_middle_first() {
+        // 12 columns: "[" and "]" leave 10 for the name, its last one the ellipsis.
+        assert_eq!(squeeze("[", "abcdefghijklmnop", "]", 12), "[abcdefghi…]");
+        assert_eq!(squeeze("[", "abc", "]", 12), "[abc]");
     }
 }
