@@ -57,7 +57,7 @@ pub fn dataset(
         None => None,
     };
     let cache = Some(ScanCache::open_default().reuse(!rescan));
-    let control = Arc::new(ScanControl::new());
+    let control = Arc::new(ScanControl::foreground());
     let live = !json && std::io::stderr().is_terminal();
     let scans = std::thread::scope(|s| {
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));

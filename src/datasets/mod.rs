@@ -42,11 +42,22 @@ pub struct ScanControl {
     pub cancel: AtomicBool,
     pub total: AtomicU64,
     pub done: AtomicU64,
+    /// Scan at the normal priority (the headless command: nothing to keep smooth). The
+    /// dashboard's scans leave it false: their workers run at nice 10.
+    pub foreground: bool,
 }
 
 impl ScanControl {
     pub fn new() -> ScanControl {
         ScanControl::default()
+    }
+
+    /// For a scan the user waits for with nothing else on screen (`dpgui dataset`).
+    pub fn foreground() -> ScanControl {
+        ScanControl {
+            foreground: true,
+            ..ScanControl::default()
+        }
     }
 
     /// Asks a running scan to stop; it returns [`ScanError::Cancelled`].

@@ -435,7 +435,9 @@ fn scan(
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 s.spawn(|| {
-                    lower_own_priority();
+                    if !ctl.foreground {
+                        lower_own_priority();
+                    }
                     let mut mine = Vec::new();
                     'claim: loop {
                         let start = next.fetch_add(CHUNK, Ordering::Relaxed);

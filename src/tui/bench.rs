@@ -374,9 +374,9 @@ fn frame_stats(late: &Histogram, draw: &Histogram, frames: u64, secs: f64) -> se
 
 /// `dpgui __bench-scan-ui DATASET.toml`: the Datasets tab drawn at the dashboard's frame rate
 /// (30 fps, `FRAME` in `tui/mod.rs`) for `idle` seconds, then again while the dataset is
-/// scanned afresh on the tab's own background scan (`datasets::run::scan`: the same workers,
-/// the same progress polling), until the scan ends. Prints both phases' frame rate and frame
-/// lateness as JSON: the scan must not slow the UI.
+/// scanned afresh, one scan after another for at least `idle` seconds, on the tab's own
+/// background scan (`datasets::run::scan`: the same workers, the same progress polling).
+/// Prints both phases' frame rate and frame lateness as JSON: the scans must not slow the UI.
 pub fn scan_ui(dataset: &Path, idle: Duration) -> color_eyre::Result<i32> {
     use crate::tui::app::{Event, update};
     use crate::tui::datasets::{DatasetsEvent, SourceKey, SourceSpec, run};
@@ -432,13 +432,32 @@ pub fn scan_ui(dataset: &Path, idle: Duration) -> color_eyre::Result<i32> {
     let (li, di, fi, si) = phase(&mut s, &mut |_, t| t >= idle)?;
     let base = std::env::current_dir()?;
     let scan_start = Instant::now();
-    run::scan(key, None, 1, true, base, send);
-    let (ls, ds, fs, ss) = phase(&mut s, &mut |s, _| {
-        s.datasets
-            .current()
-            .is_some_and(|c| c.scan.is_none() && c.report.is_some() || c.error.is_some())
+    let mut scans = 0u32;
+    // A scan is under way from `run::scan` until its Scanned event has been applied: the
+    // source's `scanned_at` changes then.
+    let mut running: Option<Option<std::time::SystemTime>> = None;
+    let (ls, ds, fs, ss) = phase(&mut s, &mut |s, t| {
+        let Some(src) = s.datasets.current() else {
+            return true;
+        };
+        if src.error.is_some() {
+            return true;
+        }
+        if running.is_some_and(|at| src.scanned_at != at) {
+            running = None;
+        }
+        if running.is_none() {
+            if t >= idle {
+                return true;
+            }
+            // A new scan: the control shows up with its ScanStarted event.
+            running = Some(src.scanned_at);
+            run::scan(key.clone(), None, 1, true, base.clone(), send.clone());
+            scans += 1;
+        }
+        false
     })?;
-    let scan_secs = scan_start.elapsed().as_secs_f64();
+    let scan_secs = scan_start.elapsed().as_secs_f64() / f64::from(scans.max(1));
     let files: usize = s.datasets.report().map_or(0, |r| {
         r.directories.iter().map(|d| d.images + d.videos).sum()
     });
@@ -446,6 +465,7 @@ pub fn scan_ui(dataset: &Path, idle: Duration) -> color_eyre::Result<i32> {
         "{}",
         serde_json::json!({
             "files": files,
+            "scans": scans,
             "scan_secs": scan_secs,
             "idle": frame_stats(&li, &di, fi, si),
             "scanning": frame_stats(&ls, &ds, fs, ss),
