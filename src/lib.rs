@@ -9,6 +9,7 @@
 //! - `tui`: the dashboard; views only draw state.
 //! - `cli`: the headless subcommands, rendering the same `system` results as the tabs.
 
+pub mod atomic;
 pub mod cli;
 pub mod datasets;
 pub mod hub;

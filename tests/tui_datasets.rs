@@ -287,6 +287,8 @@ fn datasets_tab_end_to_end() {
         std::fs::read_to_string(dir.join("cat1.txt")).unwrap(),
         "a photo of a cat on a sofa, sleeping"
     );
+    // No `cat1.txt.bak` beside it: a dataset directory is no place for backups.
+    assert!(!dir.join("cat1.txt.bak").exists());
     let View::Browser(b) = &s.datasets.view else {
         panic!()
     };

@@ -104,7 +104,7 @@ pub fn write_path_into_config(config: &Path, key: &str, path: &Path) -> Result<(
     let text = crate::tui::config::files::read_config(config).map_err(HubError::Invalid)?;
     let new = set_path_in_text(&text, key, value)
         .map_err(|e| HubError::Invalid(format!("{}: {e}", config.display())))?;
-    crate::tui::config::files::save_atomic(config, new.as_bytes(), &|_| {})
+    crate::atomic::save_atomic(config, new.as_bytes(), &|_| {})
         .map_err(|e| HubError::io(config, &e))
 }
 

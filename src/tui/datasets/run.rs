@@ -31,7 +31,7 @@ pub fn load_added(state_dir: &Path) -> Vec<PathBuf> {
 fn store_added(state_dir: &Path, dirs: &[PathBuf]) -> Result<(), String> {
     let _ = std::fs::create_dir_all(state_dir);
     let bytes = serde_json::to_vec_pretty(dirs).map_err(|e| e.to_string())?;
-    crate::tui::config::files::save_atomic(&added_file(state_dir), &bytes, &|_| {})
+    crate::atomic::replace_atomic(&added_file(state_dir), &bytes)
         .map_err(|e| format!("cannot remember the directory: {e}"))
 }
 
@@ -203,7 +203,7 @@ pub fn save_caption(path: &Path, text: &str, expected: Option<&str>) -> Result<P
             path.display()
         ));
     }
-    crate::tui::config::files::save_atomic(path, text.as_bytes(), &|_| {})
+    crate::atomic::replace_atomic(path, text.as_bytes())
         .map_err(|e| format!("cannot save {}: {e}", path.display()))?;
     Ok(path.to_path_buf())
 }
