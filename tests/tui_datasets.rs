@@ -434,3 +434,86 @@ fn the_empty_tab_says_what_to_do() {
     let text = screen(&render(&s));
     assert!(text.contains("media browser"), "{text}");
 }
+
+/// Unsaved caption edits are never lost silently: Ctrl-C asks once, leaving the tab is refused,
+/// typing after Ctrl-S stays in the editor, a hang-up keeps a recovery copy; saves refuse a
+/// caption that became a symlink; with captions.json present the .txt is not what is shown.
+#[test]
+fn caption_edits_are_not_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, dataset, _) = make_dataset(&tmp.path().join("ds"));
+    let cache = tempfile::tempdir().unwrap();
+    let mut s = state(120, 36);
+    update(&mut s, key('2'));
+    let k = SourceKey::Config(dataset.clone());
+    update(
+        &mut s,
+        Event::Datasets(DatasetsEvent::Sources(vec![SourceSpec {
+            key: k.clone(),
+            training: vec![],
+        }])),
+    );
+    update(&mut s, Event::Datasets(scan(cache.path(), &k, None, 1)));
+    update(&mut s, code(KeyCode::Enter));
+    let cmds = update(&mut s, key('m'));
+    perform(&mut s, cmds);
+    update(&mut s, key('e'));
+    update(&mut s, code(KeyCode::End));
+    update(&mut s, key('!'));
+    let ctrl = |c| Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
+
+    // Another tab: refused while the caption is unsaved.
+    let cmds = dpgui::tui::app::switch_tab(&mut s, Tab::Jobs);
+    assert!(cmds.is_empty());
+    assert_eq!(s.tab, Tab::Datasets, "left the tab with an unsaved caption");
+
+    // Ctrl-C asks first; nothing is quit.
+    update(&mut s, ctrl('c'));
+    assert!(!s.quit, "the first Ctrl-C asks");
+    let View::Browser(b) = &s.datasets.view else {
+        panic!()
+    };
+    assert!(b.confirm_discard);
+
+    // A hang-up now keeps the text in the recovery folder.
+    let state_dir = tmp.path().join("state");
+    let kept = dpgui::tui::datasets::keep_unsaved(&s, &state_dir).expect("kept");
+    assert!(std::fs::read_to_string(&kept).unwrap().contains("sofa"));
+
+    // Save, with typing arriving before the save's answer: the editor keeps the newer text.
+    update(&mut s, key('s'));
+    let View::Browser(b) = &s.datasets.view else {
+        panic!()
+    };
+    let path = b.caption.as_ref().unwrap().path.clone();
+    let saved_text = b.edit.as_ref().unwrap().text();
+    let saved = run::save_caption(&path, &saved_text, Some("a photo of a cat on a sofa")).unwrap();
+    update(&mut s, key('?'));
+    update(&mut s, Event::Datasets(DatasetsEvent::CaptionSaved(Ok(saved))));
+    let View::Browser(b) = &s.datasets.view else {
+        panic!()
+    };
+    assert!(b.edit.as_ref().is_some_and(|e| e.text().ends_with("!?")));
+    assert!(dpgui::tui::datasets::unsaved_caption(&s));
+    // A second Ctrl-C after the question quits without saving.
+    update(&mut s, ctrl('c'));
+    update(&mut s, ctrl('c'));
+    assert!(s.quit);
+
+    // A caption that is a symlink is neither shown for editing nor written through.
+    let outside = tmp.path().join("outside.txt");
+    std::fs::write(&outside, "keep me").unwrap();
+    std::fs::remove_file(dir.join("cat2.txt")).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("cat2.txt")).unwrap();
+    assert!(run::load_caption(&dir, "cat2.png").text.is_err());
+    assert!(run::save_caption(&dir.join("cat2.txt"), "x", Some("keep me")).is_err());
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me");
+
+    // captions.json present: it is the source, the .txt beside the file is not.
+    std::fs::write(dir.join("captions.json"), r#"{"cat1.png": ["from json"]}"#).unwrap();
+    let c = run::load_caption(&dir, "cat1.png");
+    assert!(c.from_json);
+    assert_eq!(c.text, Ok("from json".to_string()));
+    let c = run::load_caption(&dir, "wide1.png");
+    assert!(c.from_json && c.text.is_err(), "{c:?}");
+}

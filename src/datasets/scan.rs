@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -924,30 +925,44 @@ pub fn delete_cache(dir: &Path, name: &str) -> std::io::Result<u64> {
         ));
     }
     let root = dir.join(files::CACHE_DIR);
-    let rm = std::fs::symlink_metadata(&root)?;
-    if !rm.is_dir() {
-        return Err(Error::new(
+    let not_dir = |p: &Path| {
+        Error::new(
             ErrorKind::InvalidInput,
             format!(
                 "{} is not a directory (a symlink is not followed)",
-                root.display()
+                p.display()
             ),
-        ));
+        )
+    };
+    // Pin `cache` by fd (no symlink followed) and work relative to it from here on: a `cache`
+    // swapped for a symlink after the checks cannot redirect the delete.
+    let dirfd = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let cachefd = rustix::fs::openat(
+        &dirfd,
+        files::CACHE_DIR,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => not_dir(&root),
+        e => e.into(),
+    })?;
+    let st = rustix::fs::statat(&cachefd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
+        return Err(not_dir(&root.join(name)));
     }
-    let target: PathBuf = root.join(name);
-    let tm = std::fs::symlink_metadata(&target)?;
-    if !tm.is_dir() {
-        return Err(Error::new(
-            ErrorKind::InvalidInput,
-            format!(
-                "{} is not a directory (a symlink is not followed)",
-                target.display()
-            ),
-        ));
-    }
-    let (bytes, _, _) = tree_stats(&target);
+    // Moved aside inside the pinned directory first: what is measured and removed is then
+    // exactly the entry that was checked.
+    let tomb = format!(".dpgui-deleting-{name}-{}", std::process::id());
+    rustix::fs::renameat(&cachefd, name, &cachefd, tomb.as_str())?;
+    let pinned = PathBuf::from(format!("/proc/self/fd/{}", cachefd.as_raw_fd())).join(&tomb);
+    let (bytes, _, _) = tree_stats(&pinned);
     // remove_dir_all does not follow symlinks inside the tree.
-    std::fs::remove_dir_all(&target)?;
+    std::fs::remove_dir_all(&pinned)?;
     Ok(bytes)
 }
 

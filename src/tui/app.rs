@@ -518,6 +518,9 @@ pub fn switch_tab(s: &mut State, t: Tab) -> Vec<Command> {
     if s.tab == Tab::Config {
         return config::leave(s, After::Tab(t));
     }
+    if s.tab == Tab::Datasets && datasets::guard_leave(s) {
+        return vec![];
+    }
     s.tab = t;
     if t == Tab::Datasets {
         return datasets::entered(s);

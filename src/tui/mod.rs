@@ -109,7 +109,7 @@ async fn event_loop(
         state.status = Some((
             app::Level::Warn,
             format!(
-                "{kept} config(s) with edits unsaved when dpgui last ended without asking are kept in {} (o opens one)",
+                "{kept} file(s) with edits unsaved when dpgui last ended without asking are kept in {} (o opens one)",
                 recovery.display()
             ),
         ));
@@ -196,6 +196,7 @@ async fn event_loop(
             Some(e) = rx.recv() => match e {
                 Fatal(msg) => {
                     config::keep_unsaved(&state.config, &crate::paths::state_dir());
+                    datasets::keep_unsaved(&state, &crate::paths::state_dir());
                     return Err(color_eyre::eyre::eyre!(msg));
                 }
                 Ui(e) => Some(e),
@@ -234,10 +235,12 @@ async fn event_loop(
             // No one to ask: unsaved edits go to recovery files (the next start says where).
             _ = sigterm.recv() => {
                 config::keep_unsaved(&state.config, &crate::paths::state_dir());
+                datasets::keep_unsaved(&state, &crate::paths::state_dir());
                 break;
             }
             _ = sighup.recv() => {
                 config::keep_unsaved(&state.config, &crate::paths::state_dir());
+                datasets::keep_unsaved(&state, &crate::paths::state_dir());
                 break;
             }
         };

@@ -184,6 +184,8 @@ pub struct DatasetsState {
     pub graphics: String,
     /// The preview of the browser's current file.
     pub preview: Option<preview::PreviewState>,
+    /// Ctrl-C was pressed once with an unsaved caption: the next one quits without saving.
+    pub quit_asked: bool,
 }
 
 impl DatasetsState {
@@ -254,7 +256,8 @@ pub enum DatasetsEvent {
         fingerprint: run::Fingerprint,
     },
     Caption(CaptionText),
-    CaptionSaved(Result<PathBuf, String>),
+    /// The path and the text written.
+    CaptionSaved(Result<(PathBuf, String), String>),
     CacheDeleted(Result<(PathBuf, String, u64), String>),
     Preview(preview::PreviewState),
     Error(String),
@@ -316,6 +319,7 @@ pub fn event(s: &mut State, e: DatasetsEvent) -> Vec<Command> {
                 .and_then(|k| d.sources.iter().position(|s| s.key == k))
                 .unwrap_or(0);
             d.loaded = true;
+            clamp_view(d);
             // Scan what has not been scanned: cached scans make this cheap after the first time.
             let todo: Vec<usize> = (0..d.sources.len())
                 .filter(|&i| d.sources[i].report.is_none() && d.sources[i].scan.is_none())
@@ -360,19 +364,27 @@ pub fn event(s: &mut State, e: DatasetsEvent) -> Vec<Command> {
         }
         DatasetsEvent::CaptionSaved(r) => {
             match r {
-                Ok(p) => {
+                Ok((p, saved)) => {
+                    let mut note = "";
                     if let View::Browser(b) = &mut d.view
-                        && let Some(ed) = b.edit.take()
+                        && b.caption.as_ref().is_some_and(|c| c.path == p)
                     {
                         b.caption = Some(CaptionText {
                             path: p.clone(),
-                            text: Ok(ed.text()),
+                            text: Ok(saved.clone()),
                             from_json: false,
                             exists: true,
                         });
                         b.confirm_discard = false;
+                        // Keys typed after Ctrl-S and before this answer stay in the editor.
+                        if b.edit.as_ref().is_some_and(|e| e.text() == saved) {
+                            b.edit = None;
+                        } else if b.edit.is_some() {
+                            note = " (newer typing not saved yet)";
+                        }
                     }
-                    s.status = Some((Level::Info, format!("saved {}", p.display())));
+                    d.quit_asked = false;
+                    s.status = Some((Level::Info, format!("saved {}{note}", p.display())));
                 }
                 Err(e) => s.status = Some((Level::Error, e)),
             }
@@ -412,8 +424,10 @@ pub fn event(s: &mut State, e: DatasetsEvent) -> Vec<Command> {
 }
 
 fn same_stem_dir(media: &Path, caption: &Path) -> bool {
-    media.parent() == caption.parent() && media.file_stem() == caption.file_stem()
-        || caption.file_name().is_some_and(|n| n == "captions.json")
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    media.parent() == caption.parent()
+        && (name(media).map(|m| crate::trainer::dataset::files::caption_name(&m)) == name(caption)
+            || name(caption).as_deref() == Some("captions.json"))
 }
 
 /// Keeps indexes valid after a rescan changed the report.
@@ -426,7 +440,8 @@ fn clamp_view(d: &mut DatasetsState) {
             None => d.view = View::List,
             Some(n) => *problem = (*problem).min(n.saturating_sub(1)),
         },
-        View::Browser(b) if b.dir >= problems.len() => d.view = View::List,
+        // A caption being edited stays open whatever a rescan found: the browser knows its path.
+        View::Browser(b) if b.dir >= problems.len() && b.edit.is_none() => d.view = View::List,
         _ => {}
     }
 }
@@ -459,16 +474,46 @@ pub fn unsaved_caption(s: &State) -> bool {
     ed.text() != on_disk.unwrap_or_default()
 }
 
-/// Ctrl-C with an unsaved caption: ask (s save, d discard) instead of quitting.
-pub fn guard_quit(s: &mut State) -> bool {
+/// Leaving the tab (a key or a click on another tab) with an unsaved caption: stay and say so.
+pub fn guard_leave(s: &mut State) -> bool {
     if !unsaved_caption(s) {
         return false;
     }
+    s.status = Some((
+        Level::Warn,
+        "unsaved caption: Ctrl-S saves it, Esc asks whether to discard it".into(),
+    ));
+    true
+}
+
+/// Writes an unsaved caption to the recovery folder (the dashboard ends without asking: SIGHUP,
+/// SIGTERM, a fatal error); returns where.
+pub fn keep_unsaved(s: &State, state_dir: &Path) -> Option<PathBuf> {
+    if !unsaved_caption(s) {
+        return None;
+    }
+    let View::Browser(b) = &s.datasets.view else {
+        return None;
+    };
+    let (ed, c) = (b.edit.as_ref()?, b.caption.as_ref()?);
+    let dest = super::config::files::recovery_path(state_dir, &c.path);
+    if let Some(dir) = dest.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    crate::atomic::replace_atomic(&dest, ed.text().as_bytes())
+        .ok()
+        .map(|_| dest)
+}
+
+/// Ctrl-C with an unsaved caption: ask (s save, d discard) instead of quitting; a second
+/// Ctrl-C quits without saving.
+pub fn guard_quit(s: &mut State) -> bool {
+    if !unsaved_caption(s) || s.datasets.quit_asked {
+        return false;
+    }
     s.tab = Tab::Datasets;
+    s.datasets.quit_asked = true;
     if let View::Browser(b) = &mut s.datasets.view {
-        if b.confirm_discard {
-            return false;
-        }
         b.confirm_discard = true;
     }
     s.status = Some((
@@ -639,7 +684,10 @@ fn dir_key(s: &mut State, dir: usize, problem: usize, k: KeyEvent) -> Vec<Comman
         return vec![];
     };
     let ndirs = r.directories.len();
-    let d = &r.directories[dir.min(ndirs.saturating_sub(1))];
+    let Some(d) = r.directories.get(dir) else {
+        s.datasets.view = View::List;
+        return vec![];
+    };
     let nprob = d.problems.len();
     let path = d.planned.path.clone();
     match k.code {
@@ -760,6 +808,7 @@ fn browser_key(s: &mut State, k: KeyEvent, ctrl: bool) -> Vec<Command> {
             KeyCode::Char('d') => {
                 b.edit = None;
                 b.confirm_discard = false;
+                s.datasets.quit_asked = false;
                 s.status = Some((Level::Info, "caption edit discarded".into()));
             }
             _ => b.confirm_discard = false,

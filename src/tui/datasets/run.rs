@@ -133,32 +133,52 @@ fn scan_blocking(
     Ok((report::assemble(&t.plan, scans, training), fingerprint))
 }
 
-/// The caption diffusion-pipe would use for `dir/file`: `captions.json` when it names the
-/// file, else `name.txt`.
+/// `captions.json` bigger than this is not read for the browser (diffusion-pipe's are a few MB).
+const CAPTIONS_JSON_MAX: u64 = 64 << 20;
+
+/// The caption diffusion-pipe would use for `dir/file`: while `captions.json` exists it is the
+/// only source (diffusion-pipe then ignores every .txt); else `stem.txt` (named as
+/// diffusion-pipe names it: `files::caption_name`). Symlinked or special caption files are shown
+/// as not editable here.
 pub fn load_caption(dir: &Path, file: &str) -> CaptionText {
     let json = dir.join("captions.json");
-    if let Ok(bytes) = std::fs::read(&json)
-        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
-        && let Some(c) = v.get(file)
-    {
-        let text = match c {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Array(a) => a
-                .iter()
-                .filter_map(|x| x.as_str())
-                .collect::<Vec<_>>()
-                .join("\n"),
-            other => other.to_string(),
+    if let Ok(m) = std::fs::metadata(&json) {
+        let text = if !m.is_file() {
+            Err("captions.json is not a regular file".to_string())
+        } else if m.len() > CAPTIONS_JSON_MAX {
+            Err(format!(
+                "captions.json is {}: not read here",
+                crate::units::format_bytes(m.len())
+            ))
+        } else {
+            match std::fs::read(&json)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string()))
+            {
+                Err(e) => Err(format!("captions.json does not parse ({e}): diffusion-pipe stops on it")),
+                Ok(v) => match v.get(file) {
+                    None | Some(serde_json::Value::Null) => Err(
+                        "no entry in captions.json (diffusion-pipe ignores .txt files while it exists)"
+                            .to_string(),
+                    ),
+                    Some(serde_json::Value::Array(a)) => Ok(a
+                        .iter()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join("\n")),
+                    Some(other) => Ok(other.to_string()),
+                },
+            }
         };
         return CaptionText {
             path: json,
-            text: Ok(text),
+            text,
             from_json: true,
             exists: true,
         };
     }
-    let path = dir.join(file).with_extension("txt");
-    let text = match std::fs::metadata(&path) {
+    let path = dir.join(crate::trainer::dataset::files::caption_name(file));
+    let text = match std::fs::symlink_metadata(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return CaptionText {
                 path,
@@ -168,6 +188,9 @@ pub fn load_caption(dir: &Path, file: &str) -> CaptionText {
             };
         }
         Err(e) => Err(format!("cannot read: {e}")),
+        Ok(m) if m.file_type().is_symlink() => {
+            Err("a symlink: edit the file it points to, not through the dataset".into())
+        }
         Ok(m) if !m.is_file() => Err("not a regular file".into()),
         Ok(m) if m.len() > CAPTION_MAX => Err(format!(
             "{} is too big to be a caption",
@@ -187,9 +210,27 @@ pub fn load_caption(dir: &Path, file: &str) -> CaptionText {
     }
 }
 
-/// Saves a caption atomically; refuses when the file changed since it was read.
-pub fn save_caption(path: &Path, text: &str, expected: Option<&str>) -> Result<PathBuf, String> {
-    let now = std::fs::read_to_string(path).ok();
+/// Saves a caption atomically (no backup file in the dataset); refuses when the file changed
+/// since it was read, when it cannot be read to check, or when it became a symlink.
+pub fn save_caption(
+    path: &Path,
+    text: &str,
+    expected: Option<&str>,
+) -> Result<(PathBuf, String), String> {
+    let now = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(format!("cannot check {}: {e}", path.display())),
+        Ok(m) if !m.is_file() => {
+            return Err(format!(
+                "{} is not a regular file now: not written",
+                path.display()
+            ));
+        }
+        Ok(_) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot check {}: {e}", path.display()))?,
+        ),
+    };
     let changed = match (expected, now.as_deref()) {
         (Some(exp), Some(now)) => exp != now,
         // Created by someone else since it was found missing.
@@ -205,7 +246,7 @@ pub fn save_caption(path: &Path, text: &str, expected: Option<&str>) -> Result<P
     }
     crate::atomic::replace_atomic(path, text.as_bytes())
         .map_err(|e| format!("cannot save {}: {e}", path.display()))?;
-    Ok(path.to_path_buf())
+    Ok((path.to_path_buf(), text.to_string()))
 }
 
 /// Runs a command that answers at once (small files), or starts a background one.
@@ -221,18 +262,23 @@ pub fn run(c: DatasetsCmd, files: &[FileEntry], base: &Path, state_dir: &Path, s
             gpus,
             rescan,
         } => scan(key, training, gpus, rescan, base.to_path_buf(), send),
+        // Off the UI thread: a caption on a slow or hung filesystem must not freeze the screen.
         DatasetsCmd::LoadCaption { dir, file } => {
-            send(DatasetsEvent::Caption(load_caption(&dir, &file)))
+            std::thread::spawn(move || send(DatasetsEvent::Caption(load_caption(&dir, &file))));
         }
         DatasetsCmd::SaveCaption {
             path,
             text,
             expected,
-        } => send(DatasetsEvent::CaptionSaved(save_caption(
-            &path,
-            &text,
-            expected.as_deref(),
-        ))),
+        } => {
+            std::thread::spawn(move || {
+                send(DatasetsEvent::CaptionSaved(save_caption(
+                    &path,
+                    &text,
+                    expected.as_deref(),
+                )))
+            });
+        }
         DatasetsCmd::DeleteCache { dir, name } => {
             std::thread::spawn(move || {
                 let r = crate::datasets::delete_cache(&dir, &name)
