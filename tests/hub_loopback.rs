@@ -756,6 +756,101 @@ fn a_chosen_directory_gets_the_files_and_a_second_fetch_skips_them() {
 }
 
 #[test]
+fn a_chosen_directory_keeps_its_locks_and_never_replaces_a_file_it_did_not_write() {
+    let server = HubServer::start(vec![sdxl_repo(&noise(3000, 6))]);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("sdxl");
+    let cfg = HubConfig::new(&server.endpoint(), &dir.path().join("unused-cache"));
+    let d = Downloader::new(cfg).unwrap();
+    let req = Request {
+        repo: SDXL.into(),
+        revision: "main".into(),
+        selection: Selection::Files(vec!["unet/config.json".into()]),
+        dest: Dest::Dir(target.clone()),
+    };
+    let config = target.join("unet/config.json");
+    let bookkeeping = target.join(".cache/huggingface/download/unet");
+    let metadata = bookkeeping.join("config.json.metadata");
+
+    // A file of the user's at that path is refused, and left as it was.
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, b"mine").unwrap();
+    let s = d.wait(d.enqueue(req.clone())).unwrap();
+    assert_eq!(s.state, JobState::Failed);
+    let e = s.error.unwrap().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{} exists and was not downloaded by dpgui: move it or choose another directory",
+            config.display()
+        )
+    );
+    assert_eq!(std::fs::read(&config).unwrap(), b"mine");
+    assert!(server.body_gets("config.json").is_empty());
+
+    // Moved away, the download goes through and its lock file stays.
+    std::fs::remove_file(&config).unwrap();
+    let s = d.wait(d.enqueue(req.clone())).unwrap();
+    assert_eq!(s.state, JobState::Done, "{:?}", s.error);
+    assert_eq!(std::fs::read(&config).unwrap(), b"{}");
+    let locks: Vec<PathBuf> = std::fs::read_dir(&bookkeeping)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "lock"))
+        .collect();
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    let gets = server.body_gets("config.json").len();
+    assert_eq!(gets, 1);
+
+    // Another downloader finishes the file while this one waits for the lock: once it has the
+    // lock, it finds the file complete and fetches nothing.
+    let meta_text = std::fs::read_to_string(&metadata).unwrap();
+    std::fs::remove_file(&config).unwrap();
+    std::fs::remove_file(&metadata).unwrap();
+    let held = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&locks[0])
+        .unwrap();
+    held.lock().unwrap();
+    let id = d.enqueue(req.clone());
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(&config, b"{}").unwrap();
+    // Commit and ETag as before, stamped now: what the other downloader writes.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let kept: Vec<&str> = meta_text.lines().take(2).collect();
+    std::fs::write(&metadata, format!("{}\n{now}\n", kept.join("\n"))).unwrap();
+    held.unlock().unwrap();
+    let s = d.wait(id).unwrap();
+    assert_eq!(s.state, JobState::Done, "{:?}", s.error);
+    assert_eq!(s.fetched, 0);
+    assert_eq!(server.body_gets("config.json").len(), gets);
+
+    // A downloaded file the user changed since is theirs now: refused too.
+    std::fs::write(&config, b"{\"edited\": 1}").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&config)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + Duration::from_secs(60))
+        .unwrap();
+    let s = d.wait(d.enqueue(req)).unwrap();
+    assert_eq!(s.state, JobState::Failed);
+    assert!(
+        s.error
+            .unwrap()
+            .to_string()
+            .contains("was not downloaded by dpgui"),
+        "refused"
+    );
+    assert_eq!(std::fs::read(&config).unwrap(), b"{\"edited\": 1}");
+    assert_eq!(server.body_gets("config.json").len(), gets);
+}
+
+#[test]
 fn the_library_lists_sizes_and_scans_and_deletes_the_cache() {
     let server = HubServer::start(vec![sdxl_repo(&noise(12_345, 1))]);
     let dir = tempfile::tempdir().unwrap();
@@ -780,7 +875,7 @@ fn the_library_lists_sizes_and_scans_and_deletes_the_cache() {
     assert_eq!(repos[0].repo, SDXL);
     assert_eq!(repos[0].size, 20 + 12_345 + 1000 + 2 + 2000);
     assert_eq!(repos[0].files, 5);
-    let freed = hub::delete_repo(dir.path(), SDXL).unwrap();
+    let freed = hub::delete_repo(dir.path(), &repos[0].key()).unwrap();
     assert!(freed >= repos[0].size);
     assert!(hub::scan(dir.path()).unwrap().is_empty());
 }

@@ -16,8 +16,8 @@ use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 
 use dpgui::hub::{
-    CachedRepo, Dest, FileState, FileStatus, HubConfig, HubError, JobState, JobStatus, RepoFile,
-    RepoListing, Request, Selection,
+    CacheKey, CachedRepo, Dest, FileState, FileStatus, HubConfig, HubError, JobState, JobStatus,
+    RepoFile, RepoListing, Request, Selection,
 };
 use dpgui::tui::app::{AppInfo, Command, Event, Overlay, State, Tab, update};
 use dpgui::tui::config::hub::{HubDialog, Step, WriteBack};
@@ -764,7 +764,7 @@ fn cache_page_lists_repos_and_deletes_only_after_y() {
     // D asks; anything but y keeps it.
     update(&mut s, key('j'));
     update(&mut s, key('D'));
-    assert_eq!(s.hub.view.confirm.as_deref(), Some(SDXL));
+    assert_eq!(s.hub.view.confirm, Some(CacheKey::new("model", SDXL)));
     insta::assert_snapshot!("hub_cache_confirm", render(&s).backend());
     assert_eq!(update(&mut s, key('n')), vec![]);
     assert_eq!(s.hub.view.confirm, None);
@@ -778,12 +778,12 @@ fn cache_page_lists_repos_and_deletes_only_after_y() {
     update(&mut s, key('D'));
     assert_eq!(
         update(&mut s, key('y')),
-        vec![Command::Hub(HubCmd::Delete(SDXL.into()))]
+        vec![Command::Hub(HubCmd::Delete(CacheKey::new("model", SDXL)))]
     );
     let cmds = update(
         &mut s,
         Event::Hub(HubEvent::Deleted {
-            repo: SDXL.into(),
+            repo: CacheKey::new("model", SDXL),
             result: Ok(6_938_078_334 + 700 * MIB),
         }),
     );
@@ -813,6 +813,60 @@ fn cache_page_lists_repos_and_deletes_only_after_y() {
     assert_eq!(s.hub.view.page, Page::Downloads);
     update(&mut s, key('q'));
     assert_eq!(s.overlay, Overlay::None);
+}
+
+#[test]
+fn cache_page_deletes_the_type_of_the_selected_row() {
+    let wan = "Wan-AI/Wan2.1-T2V-14B";
+    let mut list = cached();
+    let mut dataset = list[0].clone();
+    dataset.kind = "dataset".into();
+    dataset.path = "/hf/hub/datasets--Wan-AI--Wan2.1-T2V-14B".into();
+    dataset.size = 5 * MIB;
+    list.push(dataset);
+    let mut s = base_state(120, 30);
+    update(&mut s, code(KeyCode::F(6)));
+    update(&mut s, code(KeyCode::Right));
+    update(&mut s, Event::Hub(HubEvent::Cache(Ok(list))));
+    assert!(
+        screen(&s).contains(&format!("dataset {wan}")),
+        "{}",
+        screen(&s)
+    );
+    // The model of the same id downloading does not hold the dataset back.
+    update(
+        &mut s,
+        Event::Hub(HubEvent::Jobs(vec![job(
+            9,
+            wan,
+            Selection::All,
+            JobState::Running,
+            vec![],
+        )])),
+    );
+    update(&mut s, key('G'));
+    update(&mut s, key('D'));
+    assert_eq!(s.hub.view.confirm, Some(CacheKey::new("dataset", wan)));
+    let text = screen(&s);
+    assert!(
+        text.contains(&format!("Delete the dataset {wan} (5 MiB)")),
+        "{text}"
+    );
+    assert_eq!(
+        update(&mut s, key('y')),
+        vec![Command::Hub(HubCmd::Delete(CacheKey::new("dataset", wan)))]
+    );
+    update(
+        &mut s,
+        Event::Hub(HubEvent::Deleted {
+            repo: CacheKey::new("dataset", wan),
+            result: Ok(5 * MIB),
+        }),
+    );
+    assert_eq!(
+        s.status.as_ref().unwrap().1,
+        format!("deleted dataset {wan} from the hub cache (5 MiB freed)")
+    );
 }
 
 #[test]
@@ -1078,7 +1132,7 @@ fn runtime_lists_downloads_and_deletes_against_the_loopback_hub() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].repo, SDXL);
     assert!(list[0].size >= 300_000);
-    rt.run(HubCmd::Delete(SDXL.into()), &send);
+    rt.run(HubCmd::Delete(list[0].key()), &send);
     let HubEvent::Deleted {
         result: Ok(freed), ..
     } = next_event(&rx)

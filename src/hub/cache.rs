@@ -262,29 +262,88 @@ fn dir_bytes(dir: &Path) -> u64 {
     total
 }
 
-/// Deletes a model repo from the cache (blobs, snapshots, refs, partial downloads, locks);
-/// returns the bytes freed. The caller has asked for confirmation.
-pub fn delete_repo(cache_dir: &Path, repo: &str) -> Result<u64, HubError> {
+/// Which cached repo: its type and id. A dataset may share its id with a model; each has a
+/// folder of its own (`datasets--owner--name`, `models--owner--name`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheKey {
+    /// model, dataset, space, kernel (as [`CachedRepo::kind`]).
+    pub kind: String,
+    pub repo: String,
+}
+
+impl CacheKey {
+    pub fn new(kind: &str, repo: &str) -> CacheKey {
+        CacheKey {
+            kind: kind.to_string(),
+            repo: repo.to_string(),
+        }
+    }
+
+    /// The repo id for a model (what dpgui downloads), "dataset owner/name" for the others.
+    pub fn label(&self) -> String {
+        if self.kind == "model" {
+            self.repo.clone()
+        } else {
+            format!("{} {}", self.kind, self.repo)
+        }
+    }
+
+    /// `models--owner--name`, `datasets--owner--name`, ...; None for an unknown type.
+    pub fn folder(&self) -> Option<String> {
+        let plural = match self.kind.as_str() {
+            "model" => "models",
+            "dataset" => "datasets",
+            "space" => "spaces",
+            "kernel" => "kernels",
+            _ => return None,
+        };
+        Some(format!("{plural}--{}", self.repo.replace('/', "--")))
+    }
+}
+
+impl CachedRepo {
+    pub fn key(&self) -> CacheKey {
+        CacheKey::new(&self.kind, &self.repo)
+    }
+}
+
+/// Deletes one repo of one type from the cache (blobs, snapshots, refs, partial downloads,
+/// locks); returns the bytes freed. The caller has asked for confirmation.
+pub fn delete_repo(cache_dir: &Path, key: &CacheKey) -> Result<u64, HubError> {
+    let repo = &key.repo;
     if !super::config::valid_repo_id(repo) {
         return Err(HubError::Invalid(format!("`{repo}` is not a repo id")));
     }
-    let rc = RepoCache::new(cache_dir, repo);
-    let meta = match rc.root.symlink_metadata() {
+    let Some(folder) = key.folder() else {
+        return Err(HubError::Invalid(format!(
+            "`{}` is not a hub repo type",
+            key.kind
+        )));
+    };
+    let root = cache_dir.join(&folder);
+    // A valid id keeps the folder one plain name: a direct child of the cache directory.
+    let mut parts = Path::new(&folder).components();
+    if !matches!(parts.next(), Some(std::path::Component::Normal(_))) || parts.next().is_some() {
+        return Err(HubError::Invalid(format!("`{repo}` is not a repo id")));
+    }
+    let label = key.label();
+    let meta = match root.symlink_metadata() {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(HubError::Invalid(format!("{repo} is not in the cache")));
+            return Err(HubError::Invalid(format!("{label} is not in the cache")));
         }
-        Err(e) => return Err(HubError::io(&rc.root, &e)),
+        Err(e) => return Err(HubError::io(&root, &e)),
     };
+    // symlink_metadata: a symlink is not followed into wherever it points.
     if !meta.is_dir() {
         return Err(HubError::Invalid(format!(
             "{} is not a cache directory",
-            rc.root.display()
+            root.display()
         )));
     }
-    let freed = dir_bytes(&rc.root);
-    std::fs::remove_dir_all(&rc.root).map_err(|e| HubError::io(&rc.root, &e))?;
-    let _ = std::fs::remove_dir_all(cache_dir.join(".locks").join(repo_folder(repo)));
+    let freed = dir_bytes(&root);
+    std::fs::remove_dir_all(&root).map_err(|e| HubError::io(&root, &e))?;
+    let _ = std::fs::remove_dir_all(cache_dir.join(".locks").join(&folder));
     Ok(freed)
 }
 
@@ -352,12 +411,76 @@ mod tests {
         assert_eq!(repos[0].partial_bytes, 7);
         assert!(repos[0].last_used.is_some());
 
-        assert_eq!(delete_repo(dir.path(), "o/n").unwrap(), 5 + 3 + 7 + 40);
+        assert_eq!(repos[0].key(), CacheKey::new("model", "o/n"));
+
+        let model = CacheKey::new("model", "o/n");
+        assert_eq!(delete_repo(dir.path(), &model).unwrap(), 5 + 3 + 7 + 40);
         assert!(!rc.root.exists());
         assert!(scan(dir.path()).unwrap().is_empty());
-        assert!(delete_repo(dir.path(), "o/n").is_err());
-        assert!(delete_repo(dir.path(), "../x").is_err());
+        assert!(delete_repo(dir.path(), &model).is_err());
+        assert!(delete_repo(dir.path(), &CacheKey::new("model", "../x")).is_err());
+        assert!(delete_repo(dir.path(), &CacheKey::new("nope", "o/n")).is_err());
         // A cache that does not exist is empty, not an error.
         assert!(scan(&dir.path().join("missing")).unwrap().is_empty());
+    }
+
+    /// A snapshot of one file in `<cache>/<folder>`, as huggingface_hub lays out any repo type.
+    fn cached(cache: &Path, folder: &str, bytes: &[u8]) {
+        let root = cache.join(folder);
+        std::fs::create_dir_all(root.join("blobs")).unwrap();
+        std::fs::create_dir_all(root.join("refs")).unwrap();
+        std::fs::create_dir_all(root.join("snapshots").join(C)).unwrap();
+        std::fs::write(root.join("blobs/e1"), bytes).unwrap();
+        std::fs::write(root.join("refs/main"), C).unwrap();
+        std::os::unix::fs::symlink("../../blobs/e1", root.join("snapshots").join(C).join("f"))
+            .unwrap();
+    }
+
+    #[test]
+    fn deleting_a_dataset_leaves_the_model_of_the_same_id() {
+        let dir = tempfile::tempdir().unwrap();
+        cached(dir.path(), "models--o--n", b"model");
+        cached(dir.path(), "datasets--o--n", b"dataset!");
+        let repos = scan(dir.path()).unwrap();
+        let mut keys: Vec<CacheKey> = repos.iter().map(CachedRepo::key).collect();
+        keys.sort_by(|a, b| a.kind.cmp(&b.kind));
+        assert_eq!(
+            keys,
+            vec![
+                CacheKey::new("dataset", "o/n"),
+                CacheKey::new("model", "o/n")
+            ]
+        );
+        assert_eq!(keys[0].label(), "dataset o/n");
+        assert_eq!(keys[1].label(), "o/n");
+
+        let freed = delete_repo(dir.path(), &keys[0]).unwrap();
+        assert!(freed >= 8, "{freed}");
+        assert!(!dir.path().join("datasets--o--n").exists());
+        let left = scan(dir.path()).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].key(), CacheKey::new("model", "o/n"));
+        assert_eq!(
+            std::fs::read(dir.path().join("models--o--n/snapshots").join(C).join("f")).unwrap(),
+            b"model"
+        );
+        // It is gone now: a second delete says so and touches nothing else.
+        let e = delete_repo(dir.path(), &keys[0]).unwrap_err();
+        assert_eq!(e.to_string(), "dataset o/n is not in the cache");
+        assert!(dir.path().join("models--o--n").is_dir());
+    }
+
+    #[test]
+    fn a_symlinked_repo_folder_is_not_deleted_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        cached(elsewhere.path(), "models--o--n", b"keep");
+        std::os::unix::fs::symlink(
+            elsewhere.path().join("models--o--n"),
+            dir.path().join("models--o--n"),
+        )
+        .unwrap();
+        assert!(delete_repo(dir.path(), &CacheKey::new("model", "o/n")).is_err());
+        assert!(elsewhere.path().join("models--o--n/blobs/e1").is_file());
     }
 }

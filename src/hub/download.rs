@@ -189,6 +189,20 @@ fn unreachable(cfg: &HubConfig, e: &reqwest::Error) -> HubError {
     }
 }
 
+/// Where a redirect from `url` to `loc` leads when it is one HEAD follows (with the token): a
+/// relative one that stays on the same origin (scheme, host and port). None for any other: its
+/// answer is the response itself. Judged on the joined URL, not the string: `\\evil.com/x`,
+/// `/\evil.com` or (from an https hub) `http:evil.com` look relative but lead elsewhere.
+fn same_origin_redirect(url: &reqwest::Url, loc: &str) -> Result<Option<reqwest::Url>, HubError> {
+    if loc.contains("://") || loc.starts_with("//") {
+        return Ok(None);
+    }
+    let next = url
+        .join(loc)
+        .map_err(|e| HubError::Protocol(format!("bad redirect {loc}: {e}")))?;
+    Ok((next.origin() == url.origin()).then_some(next))
+}
+
 /// HEAD on the resolve URL: commit, ETag and size, following only the hub's relative redirects
 /// (a renamed repo), as huggingface_hub does.
 pub(crate) async fn head(task: &FileTask<'_>) -> Result<FileMeta, HubError> {
@@ -207,12 +221,9 @@ pub(crate) async fn head(task: &FileTask<'_>) -> Result<FileMeta, HubError> {
         let h = resp.headers();
         if status.is_redirection()
             && let Some(loc) = header_str(h, "location")
-            && !loc.contains("://")
-            && !loc.starts_with("//")
+            && let Some(next) = same_origin_redirect(&url, loc)?
         {
-            url = url
-                .join(loc)
-                .map_err(|e| HubError::Protocol(format!("bad redirect {loc}: {e}")))?;
+            url = next;
             continue;
         }
         if !status.is_success() && !status.is_redirection() {
@@ -661,6 +672,51 @@ fn read_local_meta(dir: &Path, file: &str) -> Option<(String, String)> {
     ))
 }
 
+/// Whether `dest` is a file this bookkeeping wrote: its `.metadata` exists and is not older than
+/// the file (huggingface_hub's test: a file changed since is the user's, with a second's slack).
+fn ours(dir: &Path, file: &str, dest: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(local_meta_path(dir, file)) else {
+        return false;
+    };
+    let Some(stamp) = text
+        .lines()
+        .nth(2)
+        .and_then(|l| l.trim().parse::<f64>().ok())
+    else {
+        return false;
+    };
+    let Ok(modified) = std::fs::metadata(dest).and_then(|m| m.modified()) else {
+        return false;
+    };
+    let mtime = modified
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    stamp >= mtime - 1.0
+}
+
+/// What an existing `DIR/<path>` means for a download of `meta`: None when it is absent or a
+/// download of ours to be replaced, the finished file when it is complete at that ETag.
+fn dir_dest_state(
+    dir: &Path,
+    file: &str,
+    dest: &Path,
+    meta: &FileMeta,
+) -> Result<Option<FileDone>, HubError> {
+    if dest.symlink_metadata().is_err() {
+        return Ok(None);
+    }
+    if !ours(dir, file, dest) {
+        return Err(HubError::Invalid(format!(
+            "{} exists and was not downloaded by dpgui: move it or choose another directory",
+            dest.display()
+        )));
+    }
+    let complete = read_local_meta(dir, file).is_some_and(|(_, etag)| etag == meta.etag)
+        && std::fs::metadata(dest).is_ok_and(|m| m.is_file() && m.len() == meta.size);
+    Ok(complete.then(|| cached_done(dest.to_path_buf(), Some(meta.commit.clone()))))
+}
+
 async fn fetch_into_dir(
     task: &FileTask<'_>,
     dir: &Path,
@@ -700,11 +756,10 @@ async fn fetch_into_dir(
         )
         .map_err(|e| io_err(&meta_path, e))
     };
-    if dest.is_file()
-        && known.as_ref().is_some_and(|(_, etag)| *etag == meta.etag)
-        && std::fs::metadata(&dest).is_ok_and(|m| m.len() == meta.size)
-    {
-        return Ok((cached_done(dest, Some(meta.commit.clone())), Some(meta)));
+    // A file that is not ours is refused under the lock below: another downloader may be
+    // between its rename and its `.metadata` now.
+    if let Ok(Some(done)) = dir_dest_state(dir, task.file, &dest, &meta) {
+        return Ok((done, Some(meta)));
     }
     let meta_dir = meta_path.parent().unwrap_or(dir).to_path_buf();
     std::fs::create_dir_all(&meta_dir).map_err(|e| io_err(&meta_dir, e))?;
@@ -716,7 +771,13 @@ async fn fetch_into_dir(
             .unwrap_or("file"),
         meta.etag
     ));
+    // The lock file stays: unlinking it while held would let a waiter on the old file and a
+    // newcomer on a new one both write the same partial file (huggingface_hub keeps its too).
     let _lock = lock(&partial.with_extension("lock"), cancel).await?;
+    // Another downloader may have finished it (or a file may have appeared) while we waited.
+    if let Some(done) = dir_dest_state(dir, task.file, &dest, &meta)? {
+        return Ok((done, Some(meta)));
+    }
     let url = resolve_url(task.cfg, task.repo, &meta.commit, task.file)?;
     let (fetched, resumed_from) = transfer(task, &url, &partial, meta.size, cancel, tick).await?;
     if let Some(p) = dest.parent() {
@@ -724,7 +785,6 @@ async fn fetch_into_dir(
     }
     std::fs::rename(&partial, &dest).map_err(|e| io_err(&dest, e))?;
     write_meta()?;
-    let _ = std::fs::remove_file(partial.with_extension("lock"));
     Ok((
         FileDone {
             local_path: dest,
@@ -755,6 +815,44 @@ mod tests {
             u.as_str(),
             "https://mirror.example/hf/o/n/resolve/main/x.bin"
         );
+    }
+
+    #[test]
+    fn only_same_origin_redirects_are_followed_with_the_token() {
+        for base in [
+            "http://127.0.0.1:8080/o/n/resolve/main/x.bin",
+            "https://huggingface.co/o/n/resolve/main/x.bin",
+        ] {
+            let url = reqwest::Url::parse(base).unwrap();
+            let follow = |loc: &str| same_origin_redirect(&url, loc).unwrap();
+            // A renamed repo: relative, same host.
+            let next = follow("/o/n2/resolve/main/x.bin").unwrap();
+            assert_eq!(next.origin(), url.origin());
+            assert_eq!(next.path(), "/o/n2/resolve/main/x.bin");
+            assert!(follow("../../n2/resolve/main/x.bin").is_some());
+            for loc in [
+                "\\\\evil.com/x",
+                "/\\evil.com",
+                "\\/evil.com/x",
+                "http:evil.com",
+                "https:evil.com",
+                "http:\\\\evil.com/x",
+                "//evil.com/x",
+                "https://evil.com/x",
+                "https://huggingface.co:444/x",
+            ] {
+                if let Some(next) = follow(loc) {
+                    assert_eq!(next.origin(), url.origin(), "{loc} from {base} -> {next}");
+                    assert_ne!(next.host_str(), Some("evil.com"), "{loc} from {base}");
+                }
+            }
+        }
+        let url = reqwest::Url::parse("https://huggingface.co/o/n/resolve/main/x.bin").unwrap();
+        for loc in ["\\\\evil.com/x", "/\\evil.com", "http:evil.com"] {
+            // Each of these would reach evil.com (or drop TLS) if joined and followed.
+            assert_ne!(url.join(loc).unwrap().origin(), url.origin(), "{loc}");
+            assert_eq!(same_origin_redirect(&url, loc).unwrap(), None, "{loc}");
+        }
     }
 
     #[test]

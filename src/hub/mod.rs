@@ -19,7 +19,7 @@ pub mod listing;
 pub mod queue;
 pub mod suggest;
 
-pub use cache::{CachedRepo, RepoCache, delete_repo, scan};
+pub use cache::{CacheKey, CachedRepo, RepoCache, delete_repo, scan};
 pub use config::{HubConfig, Token, TokenSource};
 pub use config_edit::{model_type_of, set_path_in_text, write_path_into_config};
 pub use download::{Dest, free_bytes};

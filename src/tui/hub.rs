@@ -15,8 +15,8 @@ use super::config::hub::{self as dialog, WriteBack};
 use super::config::pathkey::{self, PathLoc, Seg};
 use super::config::{ConfigOverlay, files};
 use crate::hub::{
-    self, CachedRepo, Downloader, HubConfig, HubError, HubSource, JobId, JobState, JobStatus,
-    RepoListing, Request,
+    self, CacheKey, CachedRepo, Downloader, HubConfig, HubError, HubSource, JobId, JobState,
+    JobStatus, RepoListing, Request,
 };
 use crate::units::format_bytes;
 
@@ -36,8 +36,8 @@ pub struct View {
     /// Jobs whose files are shown.
     pub expanded: Vec<JobId>,
     pub cache_sel: usize,
-    /// A repo whose deletion from the cache waits for y.
-    pub confirm: Option<String>,
+    /// A repo (its type and id) whose deletion from the cache waits for y.
+    pub confirm: Option<CacheKey>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -146,7 +146,7 @@ pub enum HubCmd {
     ClearFinished,
     ScanCache,
     /// Delete a repo from the hub cache (asked for and confirmed).
-    Delete(String),
+    Delete(CacheKey),
     /// Write a finished download's path into a config on disk (it is not open).
     Write {
         config: PathBuf,
@@ -175,7 +175,7 @@ pub enum HubEvent {
     Jobs(Vec<JobStatus>),
     Cache(Result<Vec<CachedRepo>, String>),
     Deleted {
-        repo: String,
+        repo: CacheKey,
         result: Result<u64, String>,
     },
     Written {
@@ -221,7 +221,7 @@ pub fn overlay_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
     if let Some(repo) = h.view.confirm.take() {
         // A held key must not answer the question; anything but y keeps the repo.
         if k.kind != KeyEventKind::Repeat && k.code == KeyCode::Char('y') {
-            info(s, format!("deleting {repo} from the hub cache…"));
+            info(s, format!("deleting {} from the hub cache…", repo.label()));
             return vec![cmd(HubCmd::Delete(repo))];
         }
         info(s, "nothing was deleted");
@@ -334,17 +334,22 @@ fn cache_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
     match k.code {
         KeyCode::Char('r') => return scan(s),
         KeyCode::Char('D') | KeyCode::Delete => {
-            let Some(repo) = h.selected_repo().map(|r| r.repo.clone()) else {
+            let Some(repo) = h.selected_repo().map(CachedRepo::key) else {
                 info(s, "nothing in the hub cache to delete");
                 return vec![];
             };
-            if h.jobs
-                .iter()
-                .any(|j| !j.state.finished() && j.request.repo == repo)
+            // dpgui downloads models only: a dataset of the same id is not the one downloading.
+            if repo.kind == "model"
+                && h.jobs
+                    .iter()
+                    .any(|j| !j.state.finished() && j.request.repo == repo.repo)
             {
                 s.status = Some((
                     Level::Warn,
-                    format!("{repo} is downloading: cancel it first (← downloads, x)"),
+                    format!(
+                        "{} is downloading: cancel it first (← downloads, x)",
+                        repo.repo
+                    ),
                 ));
                 return vec![];
             }
@@ -398,6 +403,7 @@ pub fn event(s: &mut State, e: HubEvent) -> Vec<Command> {
             s.hub.cache = Some(c);
         }
         HubEvent::Deleted { repo, result } => {
+            let repo = repo.label();
             match result {
                 Ok(freed) => info(
                     s,

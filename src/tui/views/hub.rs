@@ -590,7 +590,7 @@ fn cache_page(s: &State, theme: &Theme, inner: usize, rows: usize) -> Vec<Line<'
     }
     let name_w = list
         .iter()
-        .map(|r| r.repo.chars().count())
+        .map(|r| r.key().label().chars().count())
         .max()
         .unwrap_or(10)
         .clamp(10, inner.saturating_sub(50).max(10));
@@ -625,7 +625,8 @@ fn cache_page(s: &State, theme: &Theme, inner: usize, rows: usize) -> Vec<Line<'
         };
         let text = format!(
             "  {:<name_w$}  {:>9}  {:>6}  {:<14}  {:>9}  {partial}",
-            ellipsize(&shown(&r.repo), name_w),
+            // A dataset may share its id with a model: its row names its type.
+            ellipsize(&shown(&r.key().label()), name_w),
             format_bytes(r.size),
             r.files,
             ellipsize(&revs, 14),
@@ -689,7 +690,10 @@ pub fn draw_downloads(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
             .cache
             .as_ref()
             .and_then(|c| c.as_ref().ok())
-            .and_then(|l| l.iter().find(|r| &r.repo == repo))
+            .and_then(|l| {
+                l.iter()
+                    .find(|r| r.kind == repo.kind && r.repo == repo.repo)
+            })
             .map(|r| format_bytes(r.size))
             .unwrap_or_default();
         popup(
@@ -699,7 +703,11 @@ pub fn draw_downloads(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
             "Delete from the hub cache?",
             vec![
                 Line::styled(
-                    format!("Delete {} ({size}) from the hub cache?", shown(repo)),
+                    format!(
+                        "Delete the {} {} ({size}) from the hub cache?",
+                        shown(&repo.kind),
+                        shown(&repo.repo)
+                    ),
                     theme.warn(),
                 ),
                 Line::raw("Its files, snapshots and partial downloads go; Python's"),
