@@ -489,7 +489,10 @@ fn caption_edits_are_not_lost() {
     let saved_text = b.edit.as_ref().unwrap().text();
     let saved = run::save_caption(&path, &saved_text, Some("a photo of a cat on a sofa")).unwrap();
     update(&mut s, key('?'));
-    update(&mut s, Event::Datasets(DatasetsEvent::CaptionSaved(Ok(saved))));
+    update(
+        &mut s,
+        Event::Datasets(DatasetsEvent::CaptionSaved(Ok(saved))),
+    );
     let View::Browser(b) = &s.datasets.view else {
         panic!()
     };
