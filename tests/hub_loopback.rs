@@ -903,11 +903,23 @@ fn hf_python() -> Option<PathBuf> {
         .arg("venv")
         .arg(&venv)
         .output();
+    // Tried again after a pause when the registry does not answer (DNS, a proxy).
     let pip = made.ok().filter(|o| o.status.success()).and_then(|_| {
-        Command::new(&python)
-            .args(["-m", "pip", "install", "-q", "huggingface_hub"])
-            .output()
-            .ok()
+        let mut last = None;
+        for attempt in 1..=4 {
+            let o = Command::new(&python)
+                .args(["-m", "pip", "install", "-q", "huggingface_hub"])
+                .output()
+                .ok()?;
+            if o.status.success() {
+                return Some(o);
+            }
+            last = Some(o);
+            if attempt < 4 {
+                std::thread::sleep(std::time::Duration::from_secs(30));
+            }
+        }
+        last
     });
     match pip {
         Some(o) if o.status.success() => {

@@ -49,6 +49,9 @@ fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
 }
 
+/// How many times the pip install is tried before the venv counts as unobtainable.
+const PIP_ATTEMPTS: u32 = 4;
+
 /// Path to a venv with torch and deepspeed==0.18.4, created on first use under target/test-venv
 /// (a file lock so parallel test binaries/threads build it once). Returns None (after printing a
 /// clear "skipping: ..." note to stderr) when it cannot be had and CI is not set; when the
@@ -162,10 +165,26 @@ fn provision() -> Result<PathBuf, String> {
         run(&mut cmd, None)?;
     }
     let log = target.join("test-venv-pip.log");
-    let mut cmd = Command::new(venv.join("bin").join("pip"));
-    cmd.args(["install", "--disable-pip-version-check"])
-        .args(PIP_PACKAGES);
-    run(&mut cmd, Some(&log))?;
+    // A registry that does not answer for a minute (DNS, a proxy) must not fail the run: pip's
+    // own retries span seconds, so the whole install is tried again after a pause.
+    let mut attempt = 1;
+    loop {
+        let mut cmd = Command::new(venv.join("bin").join("pip"));
+        cmd.args(["install", "--disable-pip-version-check"])
+            .args(PIP_PACKAGES);
+        match run(&mut cmd, Some(&log)) {
+            Ok(_) => break,
+            Err(e) if attempt < PIP_ATTEMPTS => {
+                eprintln!(
+                    "note: pip install failed (attempt {attempt} of {PIP_ATTEMPTS}), retrying in 30 s: {}",
+                    e.lines().last().unwrap_or("")
+                );
+                std::thread::sleep(std::time::Duration::from_secs(30));
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let versions = import_check(&venv)?;
     fs::write(&marker, format!("{versions}\n"))
         .map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
