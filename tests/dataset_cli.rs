@@ -436,3 +436,33 @@ fn corpus_dataset_configs_load() {
         "expected the example dataset configs, saw {seen}"
     );
 }
+
+/// The linter's errors in the dataset config come with the report: resolutions set only per
+/// directory make diffusion-pipe stop (it looks the top-level one up first), exit 1.
+#[test]
+fn config_errors_come_with_the_report() {
+    let f = fixture();
+    let ds = f.home.join("per-dir.toml");
+    std::fs::create_dir_all(&f.home).unwrap();
+    std::fs::write(
+        &ds,
+        format!(
+            "[[directory]]\npath = '{}'\nresolutions = [512]\n",
+            f.b.display()
+        ),
+    )
+    .unwrap();
+    let (code, out, _) = dpgui(&f.home, &["dataset", ds.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let errs = v["config_errors"].as_array().unwrap();
+    assert_eq!(errs.len(), 1, "{v:#}");
+    assert!(
+        errs[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("top-level `resolutions`")
+    );
+    // The directory is still scanned and counted.
+    assert_eq!(v["directories"][0]["images"], 1);
+}

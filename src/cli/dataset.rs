@@ -92,6 +92,9 @@ fn print_text(r: &DatasetReport) -> std::io::Result<()> {
     if let Some(c) = &r.config {
         writeln!(out, "dataset config: {}", escaped(&c.display().to_string()))?;
     }
+    for d in &r.config_errors {
+        writeln!(out, "  {}", escaped(&super::lint::format_diagnostic(d)))?;
+    }
     for (i, d) in r.directories.iter().enumerate() {
         writeln!(out)?;
         writeln!(out, "[[directory]] {}", escaped(&d.path_label()))?;

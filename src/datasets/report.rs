@@ -52,6 +52,8 @@ pub struct Plan {
     pub directories: Vec<PlannedDirectory>,
     /// Where relative paths are resolved (diffusion-pipe's working directory: the checkout).
     pub base: PathBuf,
+    /// The linter's errors in the dataset config (diffusion-pipe would stop on each).
+    pub config_errors: Vec<lint::Diagnostic>,
 }
 
 /// Reads a dataset config. `base` = diffusion-pipe's working directory (the checkout root),
@@ -79,11 +81,17 @@ pub fn plan(config: &Path, text: &str, base: &Path) -> Result<Plan, String> {
             }
         })
         .collect();
+    // The same rules the Config tab checks, errors only: the problems below are the files'.
+    let config_errors = lint::lint_dataset(config, text, base, &lint::RealFs)
+        .into_iter()
+        .filter(|d| d.severity == lint::Severity::Error)
+        .collect();
     Ok(Plan {
         config: Some(config.to_path_buf()),
         dataset,
         directories,
         base: base.to_path_buf(),
+        config_errors,
     })
 }
 
@@ -102,6 +110,7 @@ pub fn plan_directory(dir: &Path) -> Plan {
         }],
         dataset,
         base: dir.to_path_buf(),
+        config_errors: Vec::new(),
     }
 }
 
@@ -292,6 +301,8 @@ pub enum Health {
 #[derive(Debug, Clone)]
 pub struct DatasetReport {
     pub config: Option<PathBuf>,
+    /// The linter's errors in the dataset config (`dpgui lint` shows them with fixes).
+    pub config_errors: Vec<lint::Diagnostic>,
     pub directories: Vec<DirectoryReport>,
     pub table: BucketTable,
     pub training: Option<Training>,
@@ -301,9 +312,15 @@ pub struct DatasetReport {
 
 impl DatasetReport {
     pub fn health(&self) -> Health {
+        let config = if self.config_errors.is_empty() {
+            Health::Ok
+        } else {
+            Health::Fatal
+        };
         self.directories
             .iter()
             .map(DirectoryReport::health)
+            .chain([config])
             .max()
             .unwrap_or(Health::Ok)
     }
@@ -526,6 +543,7 @@ pub fn assemble(
     }
     DatasetReport {
         config: plan.config.clone(),
+        config_errors: plan.config_errors.clone(),
         directories,
         table,
         multiple: buckets::size_multiple(&model),
@@ -603,8 +621,14 @@ pub fn to_json(r: &DatasetReport) -> Value {
             })
         })
         .collect();
+    let config_errors: Vec<Value> = r
+        .config_errors
+        .iter()
+        .map(|d| json!({"line": d.line, "column": d.column, "code": d.code, "message": d.message, "fix": d.fix}))
+        .collect();
     let mut out = json!({
         "config": r.config.as_ref().map(|p| p.display().to_string()),
+        "config_errors": config_errors,
         "directories": directories,
         "buckets": all,
         "size_multiple": r.multiple,

@@ -629,18 +629,31 @@ fn rules(ctx: &mut Ctx<'_>, config: &DatasetConfig, base: &Path, fs: &dyn Fs) {
             continue;
         }
         if !all_lack_resolutions
-            && o.resolutions.is_none()
             && top.resolutions.is_none()
             && once.first(&header, codes::MISSING_KEY)
         {
-            ctx.error(
-                header.clone(),
-                codes::MISSING_KEY,
-                "this directory has no `resolutions` (neither here nor at the top level) and no \
-                 size_buckets: diffusion-pipe fails with KeyError"
-                    .to_string(),
-                "add resolutions = [512] here or at the top level".to_string(),
-            );
+            if o.resolutions.is_none() {
+                ctx.error(
+                    header.clone(),
+                    codes::MISSING_KEY,
+                    "this directory has no `resolutions` (neither here nor at the top level) and \
+                     no size_buckets: diffusion-pipe fails with KeyError"
+                        .to_string(),
+                    "add resolutions = [512] at the top level".to_string(),
+                );
+            } else {
+                // utils/dataset.py: directory_config.get('resolutions',
+                // dataset_config['resolutions']): the default is looked up first.
+                ctx.error(
+                    header.clone(),
+                    codes::MISSING_KEY,
+                    "diffusion-pipe reads the top-level `resolutions` even when a directory sets \
+                     its own: without one at the top it fails with KeyError"
+                        .to_string(),
+                    "add resolutions = [...] at the top level too (this directory's own still wins)"
+                        .to_string(),
+                );
+            }
         }
         ar_rules(ctx, &mut once, top, o);
     }

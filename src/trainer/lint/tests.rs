@@ -871,6 +871,15 @@ fn dataset_resolutions() {
         "resolutions = [[512, 512], [1280, 720, 3]]",
     ));
     assert_eq!(with_code(&d, codes::INVALID_VALUE).len(), 1);
+    // Only per directory: diffusion-pipe still looks the top-level one up first.
+    let per_dir = "[[directory]]\npath = '/tmp'\nresolutions = [512]\n";
+    let d = data(per_dir);
+    let m = with_code(&d, codes::MISSING_KEY);
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert!(m[0].message.contains("top-level `resolutions`"), "{m:?}");
+    let both = format!("resolutions = [256]\n{per_dir}");
+    let d = data(&both);
+    assert!(with_code(&d, codes::MISSING_KEY).is_empty());
 }
 
 #[test]

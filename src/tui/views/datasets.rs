@@ -274,6 +274,12 @@ fn summary(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
 }
 
 fn report_lines(lines: &mut Vec<Line<'static>>, theme: &Theme, r: &DatasetReport, w: usize) {
+    for d in &r.config_errors {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  ✗ line {}: ", d.line), theme.error()),
+            Span::raw(ellipsize(&esc(&d.message), w.saturating_sub(14))),
+        ]));
+    }
     for d in &r.directories {
         lines.push(Line::from(""));
         lines.push(Line::from(vec![
