@@ -39,16 +39,29 @@ pub fn format_diagnostic(d: &Diagnostic) -> String {
     s
 }
 
-/// Reads a config for linting: a clear message for a missing, unreadable or binary file.
+/// Reads a config (for `dpgui lint`, `dpgui dataset` and the Datasets tab's scans): a clear
+/// message for a missing, unreadable, special (a FIFO would block), oversized or binary file.
 pub fn read_config(path: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => format!("{}: no such file", path.display()),
-        std::io::ErrorKind::IsADirectory => format!("{}: is a directory", path.display()),
         _ => format!("{}: cannot be read: {e}", path.display()),
     })?;
-    if path.is_dir() {
+    if meta.is_dir() {
         return Err(format!("{}: is a directory", path.display()));
     }
+    if !meta.is_file() {
+        return Err(format!("{}: is not a regular file", path.display()));
+    }
+    if meta.len() > lint::MAX_CONFIG_BYTES {
+        return Err(format!(
+            "{}: {} bytes, too big for a config (at most {})",
+            path.display(),
+            meta.len(),
+            lint::MAX_CONFIG_BYTES
+        ));
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
     if bytes.contains(&0) {
         return Err(format!(
             "{}: is a binary file, not a TOML config",
@@ -153,5 +166,13 @@ mod tests {
         std::fs::write(&latin, b"a = '\xe9'").unwrap();
         assert!(read_config(&latin).unwrap_err().contains("UTF-8"));
         assert!(read_config(dir.path()).unwrap_err().contains("directory"));
+        // A FIFO is refused, not waited on.
+        let fifo = dir.path().join("f.toml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert!(
+            read_config(&fifo)
+                .unwrap_err()
+                .contains("not a regular file")
+        );
     }
 }
