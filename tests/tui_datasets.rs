@@ -6,8 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 
 use dpgui::datasets::report;
@@ -16,8 +14,9 @@ use dpgui::tui::app::{AppInfo, Command, Event, State, Tab, update};
 use dpgui::tui::datasets::{
     DatasetsCmd, DatasetsEvent, Same, SourceKey, SourceSpec, View, preview, run,
 };
-use dpgui::tui::theme::Theme;
-use dpgui::tui::views;
+mod common;
+
+use common::screen::{render, text as screen};
 
 /// A fixed place, so the paths in the snapshots are the same on every run.
 const ROOT: &str = "/tmp/dpgui-test-datasets-tab";
@@ -94,25 +93,6 @@ fn state(w: u16, h: u16) -> State {
     s.clock = Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_000_000));
     s.size = Rect::new(0, 0, w, h);
     s
-}
-
-fn render(s: &State) -> Terminal<TestBackend> {
-    let mut t = Terminal::new(TestBackend::new(s.size.width, s.size.height)).unwrap();
-    let theme = Theme::builtin("dark").unwrap();
-    t.draw(|f| views::draw(f, s, &theme)).unwrap();
-    t
-}
-
-fn screen(t: &Terminal<TestBackend>) -> String {
-    let buf = t.backend().buffer();
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            out.push_str(buf[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    out
 }
 
 fn key(c: char) -> Event {

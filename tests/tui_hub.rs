@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 
 use dpgui::hub::{
@@ -24,8 +22,9 @@ use dpgui::tui::config::hub::{HubDialog, Step, WriteBack};
 use dpgui::tui::config::pathkey::{PathLoc, Seg};
 use dpgui::tui::config::{ConfigCmd, ConfigEvent, ConfigOverlay, Focus, Role};
 use dpgui::tui::hub::{HubCmd, HubEvent, Page, Runtime};
-use dpgui::tui::theme::Theme;
-use dpgui::tui::views;
+mod common;
+
+use common::screen::{render, text};
 
 const SDXL: &str = "stabilityai/stable-diffusion-xl-base-1.0";
 const COMMIT: &str = "462165984030d82259a11f4367a4eed129e94a7b";
@@ -52,24 +51,8 @@ fn typ(s: &mut State, text: &str) {
     }
 }
 
-fn render(s: &State) -> Terminal<TestBackend> {
-    let mut t = Terminal::new(TestBackend::new(s.size.width, s.size.height)).unwrap();
-    let theme = Theme::builtin("dark").unwrap();
-    t.draw(|f| views::draw(f, s, &theme)).unwrap();
-    t
-}
-
 fn screen(s: &State) -> String {
-    let t = render(s);
-    let buf = t.backend().buffer();
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            out.push_str(buf[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    out
+    text(&render(s))
 }
 
 fn base_state(w: u16, h: u16) -> State {

@@ -3,16 +3,17 @@
 //! overlays, tiny terminals, and the keys the help promises.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 
 use dpgui::system::checks::{Check, Status};
 use dpgui::system::gpu::{GpuFeed, GpuHistory, fake_gpus, no_nvml_snapshot};
 use dpgui::system::inventory::{Holder, Inventory, LeftoverGroup, Member, PortStatus};
 use dpgui::tui::app::{AppInfo, Command, Event, Overlay, Panel, State, Tab, update};
-use dpgui::tui::theme::Theme;
 use dpgui::tui::views;
+
+mod common;
+
+use common::screen::{render, text as screen};
 
 fn feed(n: Option<usize>) -> GpuFeed {
     let snap = match n {
@@ -195,25 +196,6 @@ fn state(gpus: Option<usize>, w: u16, h: u16) -> State {
     s.env.inventory = Some(inventory());
     s.env.checks = Some(checks());
     s
-}
-
-fn render(s: &State) -> Terminal<TestBackend> {
-    let mut t = Terminal::new(TestBackend::new(s.size.width, s.size.height)).unwrap();
-    let theme = Theme::builtin("dark").unwrap();
-    t.draw(|f| views::draw(f, s, &theme)).unwrap();
-    t
-}
-
-fn screen(t: &Terminal<TestBackend>) -> String {
-    let buf = t.backend().buffer();
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            out.push_str(buf[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    out
 }
 
 #[test]

@@ -3,4 +3,5 @@
 #![allow(dead_code)]
 
 pub mod configs;
+pub mod screen;
 pub mod venv;

@@ -1,0 +1,29 @@
+//! Drawing the dashboard without a terminal: one frame into a `TestBackend`, and its text.
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use dpgui::tui::app::State;
+use dpgui::tui::theme::Theme;
+use dpgui::tui::views;
+
+/// One frame of `s` at its size, in the dark theme.
+pub fn render(s: &State) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(s.size.width, s.size.height)).unwrap();
+    let theme = Theme::builtin("dark").unwrap();
+    t.draw(|f| views::draw(f, s, &theme)).unwrap();
+    t
+}
+
+/// The frame's symbols, one line per row.
+pub fn text(t: &Terminal<TestBackend>) -> String {
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
