@@ -125,7 +125,7 @@ async fn event_loop(
     }
     // Ask the terminal for its graphics protocol now: the answer is read from stdin, which the
     // event stream below takes over.
-    state.datasets.graphics = datasets::preview::init(&settings.image_protocol);
+    datasets::preview::init(&settings.image_protocol);
 
     let backend = opts
         .gpu_backend

@@ -180,8 +180,6 @@ pub struct DatasetsState {
     pub ask: Option<Ask>,
     /// GPU count for steps per epoch (None: the GPUs detected, else 1).
     pub gpus: Option<u64>,
-    /// How image previews are drawn (kitty, sixel, iterm2, halfblocks), for the title.
-    pub graphics: String,
     /// The preview of the browser's current file.
     pub preview: Option<preview::PreviewState>,
     /// Ctrl-C was pressed once with an unsaved caption: the next one quits without saving.

@@ -24,7 +24,7 @@ static PICKER: OnceLock<Picker> = OnceLock::new();
 /// terminal's environment: kitty, WezTerm/iTerm2, sixel terminals, else half blocks), kitty,
 /// sixel, iterm2, halfblocks. The terminal is not queried: an unanswered query leaves a thread
 /// reading stdin that swallows keys (tmux, some SSH clients).
-pub fn init(setting: &str) -> String {
+pub fn init(setting: &str) {
     let env = |k: &str| std::env::var(k).unwrap_or_default();
     let protocol = match setting {
         "kitty" => ProtocolType::Kitty,
@@ -40,9 +40,7 @@ pub fn init(setting: &str) -> String {
     #[allow(deprecated)] // from_fontsize is the way to build a picker without a stdin query.
     let mut picker = Picker::from_fontsize(font_size());
     picker.set_protocol_type(protocol);
-    let name = protocol_name(picker.protocol_type());
     let _ = PICKER.set(picker);
-    name
 }
 
 /// The protocol a terminal speaks, from its environment. Inside tmux (TERM=tmux*/screen*)
