@@ -1,6 +1,6 @@
 //! `dpgui lint CONFIG [--json]`: the Config tab's findings without the terminal UI.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::settings::Settings;
@@ -52,6 +52,18 @@ pub fn read_config(path: &Path) -> Result<String, String> {
     if !meta.is_file() {
         return Err(format!("{}: is not a regular file", path.display()));
     }
+    let binary = || format!("{}: is a binary file, not a TOML config", path.display());
+    let unreadable = |e: std::io::Error| format!("{}: cannot be read: {e}", path.display());
+    // What the file is comes first (a binary says so whatever its size), then its size.
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut bytes = Vec::new();
+    std::io::Read::by_ref(&mut file)
+        .take(8192)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.contains(&0) {
+        return Err(binary());
+    }
     if meta.len() > lint::MAX_CONFIG_BYTES {
         return Err(format!(
             "{}: {} bytes, too big for a config (at most {})",
@@ -60,13 +72,11 @@ pub fn read_config(path: &Path) -> Result<String, String> {
             lint::MAX_CONFIG_BYTES
         ));
     }
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
+    file.take(lint::MAX_CONFIG_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
     if bytes.contains(&0) {
-        return Err(format!(
-            "{}: is a binary file, not a TOML config",
-            path.display()
-        ));
+        return Err(binary());
     }
     String::from_utf8(bytes).map_err(|e| {
         format!(
