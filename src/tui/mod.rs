@@ -57,6 +57,14 @@ const LINT_DEBOUNCE: Duration = Duration::from_millis(150);
 const HUB_POLL: Duration = Duration::from_millis(250);
 
 pub async fn run(opts: Options) -> color_eyre::Result<()> {
+    // SIGTERM or a hang-up (the SSH connection dropped) ends the app through the normal path,
+    // so the terminal is restored whenever there is still one to restore. The handlers are in
+    // place before raw mode: a signal that comes with the first frame is queued, not fatal.
+    use tokio::signal::unix::{SignalKind, signal};
+    let signals = Signals {
+        term: signal(SignalKind::terminate())?,
+        hup: signal(SignalKind::hangup())?,
+    };
     let mut terminal = ratatui::init();
     // Mouse capture is undone on every exit path, including a panic (hook below).
     let _ = execute!(std::io::stdout(), EnableMouseCapture);
@@ -65,16 +73,26 @@ pub async fn run(opts: Options) -> color_eyre::Result<()> {
         let _ = execute!(std::io::stdout(), DisableMouseCapture);
         prev(info);
     }));
-    let result = event_loop(&mut terminal, opts).await;
+    let result = event_loop(&mut terminal, opts, signals).await;
     let _ = execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
     result
 }
 
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     opts: Options,
+    signals: Signals,
 ) -> color_eyre::Result<()> {
+    let Signals {
+        term: mut sigterm,
+        hup: mut sighup,
+    } = signals;
     let settings = Arc::new(opts.settings);
     let theme = opts.theme;
     let size = terminal.size()?;
@@ -154,11 +172,6 @@ async fn event_loop(
     let mut checks_task = Some(spawn_checks(settings.clone(), gpu_rx.clone(), tx.clone()));
 
     let mut events = EventStream::new();
-    // SIGTERM or a hang-up (the SSH connection dropped) ends the app through the normal path,
-    // so the terminal is restored whenever there is still one to restore.
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sighup = signal(SignalKind::hangup())?;
     let mut dirty = false;
     let mut last_draw = Instant::now();
     let mut refreshes = 0u64;
