@@ -665,6 +665,7 @@ fn incremental_cache_reads_only_what_changed() {
     // Corrupt cache file: a full rescan, no error.
     let canonical = fs::canonicalize(data.path()).unwrap();
     let file = cache.file_for(&canonical);
+    cache.flush();
     assert!(file.exists());
     fs::write(&file, b"\x00garbage{").unwrap();
     let fifth = scan(&cache);
@@ -716,9 +717,13 @@ fn cancel_from_another_thread() {
         scan_directory_with(&req, &ctl, Some(&cache), VideoProbe::Unavailable)
     });
     assert_eq!(result.unwrap_err(), ScanError::Cancelled);
+    // The listing stops at the cancel too: `total` is what was listed by then.
     let (done, total) = ctl.counts();
-    assert_eq!(total, n);
-    assert!(done > 50 && done < total, "done {done} of {total}");
+    assert!(total <= n, "total {total}");
+    assert!(
+        done > 50 && done <= total && done < n,
+        "done {done} of {total}"
+    );
     // What was read before the cancel is kept: the next scan reuses it.
     let next = scan_directory_with(
         &req,

@@ -60,20 +60,22 @@ pub fn dataset(
     let control = Arc::new(ScanControl::foreground());
     let live = !json && std::io::stderr().is_terminal();
     let scans = std::thread::scope(|s| {
-        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Dropping `done` ends the progress line at once (no sleep to wait out).
+        let (done, ended) = std::sync::mpsc::channel::<()>();
         if live {
-            let (control, done) = (control.clone(), done.clone());
+            let control = control.clone();
             s.spawn(move || {
-                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    ended.recv_timeout(Duration::from_millis(100))
+                {
                     let (d, n) = control.counts();
                     eprint!("\rscanning: {d}/{n} files\x1b[K");
-                    std::thread::sleep(Duration::from_millis(100));
                 }
                 eprint!("\r\x1b[K");
             });
         }
         let out = scan_all(&t.plan, cache.as_ref(), &control);
-        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        drop(done);
         out
     });
     let r = report::assemble(&t.plan, scans, training);

@@ -105,6 +105,14 @@ impl From<StoredFacts> for Facts {
 pub struct ScanCache {
     dir: PathBuf,
     reuse: bool,
+    /// Saves still being written (see [`ScanCache::save_in_background`]); shared by clones.
+    pending: std::sync::Arc<std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>>,
+}
+
+impl Drop for ScanCache {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 /// FNV-1a, 64 bits: stable across Rust releases (the std hasher is not), so cache names last.
@@ -124,6 +132,7 @@ impl ScanCache {
         ScanCache {
             dir: dir.into(),
             reuse: true,
+            pending: Default::default(),
         }
     }
 
@@ -156,6 +165,7 @@ impl ScanCache {
     /// The stored facts for `canonical_dir`, by file name, and the ffprobe version its video
     /// facts came from (they hold only for that one); empty when there is nothing usable.
     pub(crate) fn load(&self, canonical_dir: &Path) -> Loaded {
+        self.flush();
         if !self.reuse {
             return Loaded::default();
         }
@@ -182,6 +192,50 @@ impl ScanCache {
             })
             .collect();
         (map, stored.ffprobe)
+    }
+
+    /// Waits for the saves under way (a load, and dropping the cache, do it first).
+    pub fn flush(&self) {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        for h in pending {
+            let _ = h.join();
+        }
+    }
+
+    /// [`ScanCache::save`] on a thread of its own: serialising and writing a 100,000-file cache
+    /// takes ~30 ms, which the caller spends on its report instead. A failure is logged.
+    pub(crate) fn save_in_background(
+        &self,
+        canonical_dir: &Path,
+        ffprobe: Option<&str>,
+        entries: Vec<Entry>,
+    ) {
+        let (me, dir, ffprobe) = (
+            ScanCache {
+                dir: self.dir.clone(),
+                reuse: self.reuse,
+                pending: Default::default(),
+            },
+            canonical_dir.to_path_buf(),
+            ffprobe.map(str::to_string),
+        );
+        let save = move || {
+            if let Err(e) = me.save(&dir, ffprobe.as_deref(), entries) {
+                tracing::warn!(dir = %dir.display(), "scan cache not saved: {e}");
+            }
+        };
+        match std::thread::Builder::new()
+            .name("scan-cache".into())
+            .spawn(save)
+        {
+            Ok(h) => self
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(h),
+            // No thread to be had: not saved this time, which only costs a full scan next time.
+            Err(e) => tracing::warn!("scan cache not saved: no thread for it: {e}"),
+        }
     }
 
     /// Replaces the stored facts for `canonical_dir` (temp file, rename). Not fsynced: a cache
