@@ -86,6 +86,9 @@ pub fn dataset(
     }
     // Exit 1 where diffusion-pipe would stop (or a directory cannot be read).
     let errors = r.health() >= report::Health::Fatal;
+    // The process ends next: its exit frees the report's 100,000 names at once, where dropping
+    // them one by one costs the command a few percent of its time.
+    std::mem::forget(r);
     Ok(if errors { 1 } else { 0 })
 }
 

@@ -535,36 +535,46 @@ fn scan(
     let feed = Feed::default();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut chunks: Vec<Chunk> = Vec::new();
+    let work = || {
+        let mut mine = Vec::new();
+        while let Some(mut chunk) = feed.take() {
+            for item in &chunk.listed {
+                if ctl.is_cancelled() {
+                    break;
+                }
+                chunk.outcomes.push(examine(&ctx, item));
+            }
+            ctl.done
+                .fetch_add(chunk.outcomes.len() as u64, Ordering::Relaxed);
+            mine.push(chunk);
+        }
+        mine
+    };
     let listing = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
-                    if ctl.foreground {
-                        private_fd_table();
-                    } else {
-                        lower_own_priority();
-                    }
-                    let mut mine = Vec::new();
-                    while let Some(mut chunk) = feed.take() {
-                        for item in &chunk.listed {
-                            if ctl.is_cancelled() {
-                                break;
-                            }
-                            chunk.outcomes.push(examine(&ctx, item));
+            .filter_map(|_| {
+                std::thread::Builder::new()
+                    .name("scan-worker".into())
+                    .spawn_scoped(s, || {
+                        if ctl.foreground {
+                            private_fd_table();
+                        } else {
+                            lower_own_priority();
                         }
-                        ctl.done
-                            .fetch_add(chunk.outcomes.len() as u64, Ordering::Relaxed);
-                        mine.push(chunk);
-                    }
-                    mine
-                })
+                        work()
+                    })
+                    .ok()
             })
             .collect();
         let listing = list(&dirfd, ctl, &feed);
         feed.close();
+        if handles.is_empty() {
+            // No thread could be started: examine here.
+            chunks.extend(work());
+        }
         for h in handles {
             // A worker cannot panic on file content (probes are unwind-guarded); if it did,
-            // its entries stay unexamined rather than taking the caller down.
+            // its chunks would be missing from the result rather than taking the caller down.
             if let Ok(mine) = h.join() {
                 chunks.extend(mine);
             }
