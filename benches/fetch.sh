@@ -12,7 +12,8 @@
 # Throughput = SIZE / wall time of the whole command (dpgui's includes its start-up, the HEAD
 # request and writing the file into the page cache, which curl's /dev/null does not have).
 # For that reason each round also runs `curl -s -o FILE` into the same filesystem as the hub
-# cache: the like-for-like reference (reported, not a target).
+# cache: the like-for-like reference (reported, not a target). Every run starts after a `sync`,
+# so none pays for the previous one's writeback.
 # After the rounds, the file dpgui fetched is compared byte for byte with what curl receives.
 #
 # Usage: benches/fetch.sh           (from anywhere; no root needed)
@@ -77,6 +78,7 @@ run_curl() {
 
 run_curl_file() {
     rm -f "$tmp/curl.out"
+    sync
     /usr/bin/time -v -o "$tmp/t" curl -s -o "$tmp/curl.out" "$URL"
     [[ $(stat -c %s "$tmp/curl.out") == "$SIZE" ]] || { echo "fetch.sh: curl wrote a short file" >&2; exit 1; }
     rm -f "$tmp/curl.out"
@@ -85,6 +87,7 @@ run_curl_file() {
 
 run_dpgui() {
     rm -rf "$tmp/hf" "$tmp/state"
+    sync
     HF_HOME=$tmp/hf HF_ENDPOINT=$ENDPOINT XDG_STATE_HOME=$tmp/state XDG_CONFIG_HOME=$tmp/cfg \
         /usr/bin/time -v -o "$tmp/t" "$DPGUI" fetch bench/big model.safetensors >"$tmp/path" 2>"$tmp/err" ||
         { cat "$tmp/err" >&2; exit 1; }
@@ -152,14 +155,17 @@ echo "curl ${curl_tp} MiB/s, dpgui ${dpgui_tp} MiB/s: ${ratio}% of curl (target 
     echo "- the fetched file: ${verified}"
     echo "- load average before / after: ${load_before} / $(cut -d' ' -f1-3 /proc/loadavg) (the VM is shared)"
     echo
-    echo "Reading. curl's figure is a read into /dev/null; dpgui also writes every byte into the"
-    echo "page cache, which on this 2-vCPU VM (the server on the same machine) costs about as much"
-    echo "as the transfer itself. A one-off \`perf record\` of a dpgui download (2026-11-29, into"
-    echo "tmpfs) had 98% of its samples in the kernel (page-cache allocation and copy, the socket"
-    echo "copy) and under 2% in dpgui, reqwest and hyper; strace shows dpgui writing ~500 KiB pieces"
-    echo "(chunks of 64 KiB or more go straight from reqwest's buffer to write(2), no copy) where curl"
-    echo "-o FILE writes 4-12 KiB ones. A writer thread was tried and measured: on two cores the"
-    echo "hand-off cost more than the overlap gained. Real hub downloads (TLS, tens to hundreds of"
-    echo "MB/s) are bounded by the network, far below either figure."
+    echo "Reading. curl's figure is a read into /dev/null; dpgui also stores every byte in the page"
+    echo "cache, which on this 2-vCPU VM (the server on the same machine) costs about as much as the"
+    echo "transfer itself, and varies with the VM's memory: \`dd if=/dev/zero\` of 2 GiB into the same"
+    echo "filesystem, no network at all, took 0.35 s to 3.4 s from one run to the next (2026-11-30)."
+    echo "dpgui reserves the file's blocks (fallocate, file size unchanged) before the transfer: a full"
+    echo "disk shows at the start, and ext4 writes into reserved blocks faster than with delayed"
+    echo "allocation (0.69 s -> 0.60 s median for 2 GiB, 2026-11-30). A \`perf record\` of a download"
+    echo "(2026-11-29) had 98% of its samples in the kernel (page-cache allocation and copy, the socket"
+    echo "copy) and under 2% in dpgui, reqwest and hyper; chunks of 64 KiB or more go straight from"
+    echo "reqwest's buffer to write(2). A writer thread was tried: on two cores the hand-off cost more"
+    echo "than the overlap gained. Real hub downloads (TLS, tens to hundreds of MB/s) are bounded by"
+    echo "the network, far below these figures."
 } >"$OUT"
 echo "fetch.sh: wrote $OUT" >&2

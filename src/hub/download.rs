@@ -332,13 +332,32 @@ fn content_range(h: &HeaderMap) -> Option<(u64, Option<u64>)> {
 /// hand-off cost more than the overlap gained.
 struct Writer {
     out: io::BufWriter<File>,
+    /// Blocks past the end of the file are reserved (fallocate KEEP_SIZE) and not yet filled.
+    reserved: bool,
 }
 
 impl Writer {
-    fn new(file: File) -> Writer {
-        Writer {
+    /// Opens the writer on `file`, reserving disk space for its `have..size` bytes.
+    fn new(file: File, have: u64, size: u64) -> Result<Writer, rustix::io::Errno> {
+        // The file's size stays what was written, so resuming by size still works. A full
+        // disk shows now rather than after most of the download, and writes into reserved
+        // blocks cost ext4 less than delayed allocation (2 GiB from the loopback hub: 0.69 s
+        // -> 0.60 s, benches/fetch.sh).
+        let reserved = match rustix::fs::fallocate(
+            &file,
+            rustix::fs::FallocateFlags::KEEP_SIZE,
+            have,
+            size.saturating_sub(have),
+        ) {
+            Ok(()) => size > have,
+            Err(e) if e == rustix::io::Errno::NOSPC => return Err(e),
+            // Not every filesystem can (NFS, some FUSE ones): blocks come as written.
+            Err(_) => false,
+        };
+        Ok(Writer {
             out: io::BufWriter::with_capacity(WRITE_BUF, file),
-        }
+            reserved,
+        })
     }
 
     fn write(&mut self, b: &[u8]) -> io::Result<()> {
@@ -348,18 +367,28 @@ impl Writer {
     /// Drops what the file holds: the server sent the whole file instead of the range.
     fn truncate(&mut self) -> io::Result<()> {
         self.out.flush()?;
+        self.reserved = false;
         self.out.get_ref().set_len(0)
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        self.out.flush()
+        self.out.flush()?;
+        self.reserved = false;
+        Ok(())
     }
 }
 
 impl Drop for Writer {
-    /// On any early return the partial file still ends up holding every byte counted.
+    /// On any early return the partial file still ends up holding every byte counted, and no
+    /// more disk than that: truncating to its own size frees the reserved blocks past its end.
     fn drop(&mut self) {
         let _ = self.out.flush();
+        if self.reserved {
+            let f = self.out.get_ref();
+            if let Ok(m) = f.metadata() {
+                let _ = f.set_len(m.len());
+            }
+        }
     }
 }
 
@@ -406,7 +435,7 @@ async fn transfer(
     {
         return Err(disk_full(dir, size - have));
     }
-    let mut writer = Writer::new(file);
+    let mut writer = Writer::new(file, have, size).map_err(|_| disk_full(dir, size - have))?;
     let io_fail = |e: io::Error, have: u64| {
         if is_disk_full(&e) {
             disk_full(dir, size.saturating_sub(have))
