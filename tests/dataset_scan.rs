@@ -193,6 +193,7 @@ fn scan_finds_what_diffusion_pipe_reads() {
         path: fx.dir.clone(),
         mask_path: Some(fx.masks.clone()),
         control_path: None,
+        default_mask_file: None,
     };
     let ctl = ScanControl::new();
     let scan = scan_directory_with(&req, &ctl, None, VideoProbe::Unavailable).unwrap();
@@ -481,6 +482,7 @@ fn control_path_missing_files_are_fatal() {
         path: d.clone(),
         mask_path: Some(tmp.path().join("no-such-masks")),
         control_path: Some(ctrl),
+        default_mask_file: None,
     };
     let scan =
         scan_directory_with(&req, &ScanControl::new(), None, VideoProbe::Unavailable).unwrap();
@@ -500,6 +502,111 @@ fn control_path_missing_files_are_fatal() {
     assert!(
         ps.iter()
             .any(|p| p.kind == "mask_path" && p.severity == Severity::Fatal)
+    );
+}
+
+#[test]
+fn mask_sizes_and_the_default_mask_are_checked_as_diffusion_pipe_loads_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, masks) = (tmp.path().join("d"), tmp.path().join("masks"));
+    fs::create_dir_all(&d).unwrap();
+    fs::create_dir_all(&masks).unwrap();
+    for (name, w, h) in [
+        ("same.png", 64, 48),
+        ("wrong.png", 64, 48),
+        ("nomask.png", 32, 32),
+        ("nomask_other.png", 40, 30),
+        ("uncaptioned.png", 64, 48),
+    ] {
+        write_image(&d, name, w, h, ImageFormat::Png);
+    }
+    for stem in ["same", "wrong", "nomask", "nomask_other"] {
+        fs::write(d.join(format!("{stem}.txt")), "a caption").unwrap();
+    }
+    // Masks match by stem, any extension; PIL compares (height, width) exactly.
+    write_image(&masks, "same.jpg", 64, 48, ImageFormat::Jpeg);
+    write_image(&masks, "wrong.png", 48, 64, ImageFormat::Png);
+    write_image(&masks, "uncaptioned.png", 10, 10, ImageFormat::Png);
+    let default = tmp.path().join("default mask.png");
+    write_image(tmp.path(), "default mask.png", 32, 32, ImageFormat::Png);
+
+    // Without a default: a medium with no mask trains unmasked (a warning), a wrong size stops
+    // caching (fatal), and a medium skipped for its missing caption never loads its mask.
+    let mut req = ScanRequest {
+        path: d.clone(),
+        mask_path: Some(masks.clone()),
+        control_path: None,
+        default_mask_file: None,
+    };
+    let scan =
+        scan_directory_with(&req, &ScanControl::new(), None, VideoProbe::Unavailable).unwrap();
+    let m = media_map(&scan);
+    assert_eq!(m["same.png"].mask_file, Some(masks.join("same.jpg")));
+    assert_eq!(m["same.png"].mask_problem, None);
+    assert_eq!(
+        m["wrong.png"].mask_problem.as_deref(),
+        Some("mask wrong.png is 48x64, the image 64x48")
+    );
+    assert_eq!(
+        (m["nomask.png"].mask, m["nomask.png"].mask_file.clone()),
+        (Some(false), None)
+    );
+    let ps = problems(&scan, true);
+    let find = |ps: &[dpgui::datasets::Problem], k: &str| ps.iter().find(|p| p.kind == k).cloned();
+    let mm = find(&ps, "mask_mismatch").expect("mask_mismatch");
+    assert_eq!(mm.severity, Severity::Fatal);
+    assert_eq!(
+        mm.files,
+        vec!["wrong.png: mask wrong.png is 48x64, the image 64x48".to_string()]
+    );
+    assert_eq!(
+        find(&ps, "missing_mask").unwrap().files,
+        vec!["nomask.png".to_string(), "nomask_other.png".to_string()]
+    );
+    // With skip_empty_caption = false the uncaptioned medium is cached, mask and all.
+    let all = problems(&scan, false);
+    assert_eq!(find(&all, "mask_mismatch").unwrap().files.len(), 2);
+
+    // With a default: the media without a mask use it, so its size is checked against each.
+    req.default_mask_file = Some(default.clone());
+    let scan =
+        scan_directory_with(&req, &ScanControl::new(), None, VideoProbe::Unavailable).unwrap();
+    let m = media_map(&scan);
+    assert_eq!(
+        (m["nomask.png"].mask, m["nomask.png"].mask_file.clone()),
+        (Some(true), Some(default.clone()))
+    );
+    assert_eq!(m["nomask.png"].mask_problem, None);
+    assert_eq!(
+        m["nomask_other.png"].mask_problem.as_deref(),
+        Some("mask default mask.png is 32x32, the image 40x30")
+    );
+    let ps = problems(&scan, true);
+    assert!(find(&ps, "missing_mask").is_none());
+    assert_eq!(find(&ps, "mask_mismatch").unwrap().files.len(), 2);
+
+    // A default alone (no mask_path) applies to every medium.
+    req.mask_path = None;
+    let scan =
+        scan_directory_with(&req, &ScanControl::new(), None, VideoProbe::Unavailable).unwrap();
+    assert!(
+        scan.media
+            .iter()
+            .all(|m| m.mask_file.as_deref() == Some(default.as_path()))
+    );
+
+    // A default that is not there stops diffusion-pipe before anything is read.
+    req.default_mask_file = Some(tmp.path().join("gone.png"));
+    let scan =
+        scan_directory_with(&req, &ScanControl::new(), None, VideoProbe::Unavailable).unwrap();
+    let ps = problems(&scan, true);
+    let dm = find(&ps, "default_mask_file").expect("default_mask_file problem");
+    assert_eq!(dm.severity, Severity::Fatal);
+    assert!(dm.message.contains("gone.png"), "{}", dm.message);
+    assert!(
+        scan.media
+            .iter()
+            .all(|m| m.mask.is_none() && m.mask_problem.is_none())
     );
 }
 

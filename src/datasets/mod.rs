@@ -33,6 +33,8 @@ pub struct ScanRequest {
     pub path: PathBuf,
     pub mask_path: Option<PathBuf>,
     pub control_path: Option<PathBuf>,
+    /// The mask for media with none in `mask_path` (or for all, without a `mask_path`).
+    pub default_mask_file: Option<PathBuf>,
 }
 
 /// Shared with the UI thread: progress (files done of total) and a cancel flag, checked between
@@ -130,6 +132,9 @@ pub struct DirectoryScan {
     pub mask_error: Option<String>,
     /// `control_path` given but not a readable directory (diffusion-pipe stops).
     pub control_error: Option<String>,
+    /// `default_mask_file` given but not a readable file (diffusion-pipe stops: "Invalid
+    /// default_mask_file").
+    pub default_mask_error: Option<String>,
     pub video_probe: VideoProbe,
     /// Files whose facts came from the scan cache, unchanged since.
     pub reused: usize,
@@ -154,8 +159,14 @@ pub struct MediaEntry {
     /// aborts). For videos while [`VideoProbe::Unavailable`]: `Err` saying ffprobe is missing.
     pub header: Result<MediaHeader, String>,
     pub caption: Caption,
-    /// `None`: no mask_path configured; `Some(false)`: no mask file with this stem.
+    /// `None`: no mask_path nor default_mask_file configured; `Some(false)`: no mask file with
+    /// this stem and no default (trained without a mask).
     pub mask: Option<bool>,
+    /// The mask diffusion-pipe will load for it: a file of mask_path, or default_mask_file.
+    pub mask_file: Option<PathBuf>,
+    /// Why that mask stops latent caching: it cannot be opened, or its size is not the
+    /// medium's (diffusion-pipe: "Mask shape ... was not the same as image shape").
+    pub mask_problem: Option<String>,
     /// `None`: no control_path configured; `Some(false)`: missing (diffusion-pipe stops).
     pub control: Option<bool>,
 }

@@ -83,6 +83,16 @@ pub fn problems(scan: &DirectoryScan, skip_empty_caption: bool) -> Vec<Problem> 
             Vec::new(),
         );
     }
+    if let Some(e) = &scan.default_mask_error {
+        push(
+            "default_mask_file",
+            Severity::Fatal,
+            format!(
+                "default_mask_file is not a readable file ({e}): diffusion-pipe stops (\"Invalid default_mask_file\")."
+            ),
+            Vec::new(),
+        );
+    }
     if let Some(e) = &scan.control_error {
         push(
             "control_path",
@@ -339,6 +349,25 @@ pub fn problems(scan: &DirectoryScan, skip_empty_caption: bool) -> Vec<Problem> 
                 plural(no_mask.len(), "medium has", "media have")
             ),
             no_mask,
+        );
+    }
+    // Only media diffusion-pipe goes on to cache load their mask.
+    let bad_mask: Vec<String> = scan
+        .media
+        .iter()
+        .filter(|m| !(skip_empty_caption && m.caption == Caption::Missing))
+        .filter_map(|m| m.mask_problem.as_ref().map(|p| format!("{}: {p}", m.name)))
+        .collect();
+    if !bad_mask.is_empty() {
+        push(
+            "mask_mismatch",
+            Severity::Fatal,
+            format!(
+                "{} a mask that is not the same size as {} (or cannot be opened): diffusion-pipe stops while caching latents (\"Mask shape ... was not the same as image shape\").",
+                plural(bad_mask.len(), "medium has", "media have"),
+                if bad_mask.len() == 1 { "it" } else { "them" }
+            ),
+            bad_mask,
         );
     }
     let no_control: Vec<String> = scan

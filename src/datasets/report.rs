@@ -39,6 +39,7 @@ impl PlannedDirectory {
             path,
             mask_path: opt(&self.effective.mask_path),
             control_path: opt(&self.effective.control_path),
+            default_mask_file: opt(&self.effective.default_mask_file),
         })
     }
 }

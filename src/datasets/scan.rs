@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use super::cache::{Entry, Facts, FileKey, ScanCache};
-use super::probe::{VIDEO_PROBE_TIMEOUT, probe_image, probe_video_file};
+use super::probe::{VIDEO_PROBE_TIMEOUT, probe_image, probe_image_file, probe_video_file};
 use super::{
     CacheInfo, Caption, CaptionsJson, DirectoryScan, MediaEntry, MediaHeader, MediaKind,
     ScanControl, ScanError, ScanRequest, VideoProbe,
@@ -693,14 +693,16 @@ fn save_cache(
     cache.save_in_background(canonical, ffprobe, entries);
 }
 
-/// Stems of the regular files (symlinks followed) at the top level of `dir`.
-fn stems(dir: &Path) -> Result<HashSet<String>, String> {
+/// The regular files (symlinks followed) at the top level of `dir`, by stem, as diffusion-pipe
+/// maps them (`{p.stem: p for p in dir.glob('*') if p.is_file()}`): in directory order, so a
+/// later file with the same stem replaces an earlier one.
+fn stems(dir: &Path) -> Result<HashMap<String, PathBuf>, String> {
     let meta = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     if !meta.is_dir() {
         return Err(format!("{} is not a directory", dir.display()));
     }
     let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut out = HashSet::new();
+    let mut out = HashMap::new();
     for entry in rd.flatten() {
         let is_file = match entry.file_type() {
             Ok(t) if t.is_file() => true,
@@ -709,7 +711,7 @@ fn stems(dir: &Path) -> Result<HashSet<String>, String> {
         };
         if is_file {
             let name = entry.file_name().to_string_lossy().into_owned();
-            out.insert(files::stem(&name).to_string());
+            out.insert(files::stem(&name).to_string(), entry.path());
         }
     }
     Ok(out)
@@ -934,6 +936,20 @@ fn assemble(
     let controls = req.control_path.as_deref().map(stems);
     let mask_error = masks.as_ref().and_then(|r| r.as_ref().err().cloned());
     let control_error = controls.as_ref().and_then(|r| r.as_ref().err().cloned());
+    let default_mask_error =
+        req.default_mask_file
+            .as_deref()
+            .and_then(|p| match std::fs::metadata(p) {
+                Ok(m) if m.is_file() => None,
+                Ok(_) => Some(format!("{} is not a file", p.display())),
+                Err(e) => Some(format!("{}: {e}", p.display())),
+            });
+    let default_mask = req
+        .default_mask_file
+        .as_deref()
+        .filter(|_| default_mask_error.is_none());
+    // Mask sizes, read once per mask file (one default mask may serve every medium).
+    let mut mask_sizes: HashMap<PathBuf, Result<(u32, u32), String>> = HashMap::new();
 
     // Captions are sorted by name (the listing is): find `<stem>.txt` by binary search, without
     // building the name.
@@ -969,12 +985,51 @@ fn assemble(
                 None => Caption::Missing,
             },
         };
-        let has = |set: &Option<Result<HashSet<String>, String>>| match set {
-            Some(Ok(s)) => Some(s.contains(stem)),
+        let has = |set: &Option<Result<HashMap<String, PathBuf>, String>>| match set {
+            Some(Ok(s)) => Some(s.contains_key(stem)),
+            _ => None,
+        };
+        // As diffusion-pipe picks it: this stem's file in mask_path, else the default.
+        let mask_file = match &masks {
+            Some(Ok(m)) => m.get(stem).map(PathBuf::as_path),
+            _ => None,
+        }
+        .or(default_mask);
+        let mask = match (&masks, default_mask) {
+            (_, Some(_)) => Some(true),
+            (Some(Ok(_)), None) => Some(mask_file.is_some()),
+            _ => None,
+        };
+        let mask_problem = match (mask_file, &header) {
+            (Some(f), Ok(h)) => {
+                let size = mask_sizes
+                    .entry(f.to_path_buf())
+                    .or_insert_with(|| probe_image_file(f).map(|m| (m.width, m.height)));
+                let shown = f.file_name().map_or_else(
+                    || f.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+                match size {
+                    Err(e) => Some(format!("mask {shown} cannot be opened: {e}")),
+                    Ok((w, h2)) if (*w, *h2) != (h.width, h.height) => Some(format!(
+                        "mask {shown} is {w}x{h2}, the {} {}x{}",
+                        if kind == MediaKind::Video {
+                            "video"
+                        } else {
+                            "image"
+                        },
+                        h.width,
+                        h.height
+                    )),
+                    Ok(_) => None,
+                }
+            }
             _ => None,
         };
         entries.push(MediaEntry {
-            mask: has(&masks),
+            mask,
+            mask_file: mask_file.map(Path::to_path_buf),
+            mask_problem,
             control: has(&controls),
             name,
             kind,
@@ -1025,6 +1080,7 @@ fn assemble(
         not_files,
         caches,
         mask_error,
+        default_mask_error,
         control_error,
         video_probe,
         reused,

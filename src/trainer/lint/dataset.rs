@@ -111,6 +111,7 @@ pub struct EffectiveDirectory {
     pub path: Option<String>,
     pub mask_path: Option<String>,
     pub control_path: Option<String>,
+    pub default_mask_file: Option<String>,
     /// Empty when none is set (then `size_buckets` must be).
     pub resolutions: Vec<Resolution>,
     pub enable_ar_bucket: bool,
@@ -146,6 +147,7 @@ impl DirectoryConfig {
             path: self.path.as_ref().map(|l| l.value.clone()),
             mask_path: self.mask_path.as_ref().map(|l| l.value.clone()),
             control_path: self.control_path.as_ref().map(|l| l.value.clone()),
+            default_mask_file: self.default_mask_file.as_ref().map(|l| l.value.clone()),
             resolutions: pick!(resolutions).unwrap_or_default(),
             enable_ar_bucket: pick!(enable_ar_bucket).unwrap_or(false),
             min_ar: pick!(min_ar),
