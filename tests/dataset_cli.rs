@@ -401,6 +401,47 @@ fn a_bare_directory_is_scanned_with_defaults() {
     assert!(v["config"].is_null());
 }
 
+/// mask_path and default_mask_file from the config reach the scan: a default mask of the wrong
+/// size for one image is fatal (exit 1), named with the file.
+#[test]
+fn masks_from_the_config_are_checked_against_image_sizes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, masks) = (tmp.path().join("imgs"), tmp.path().join("masks"));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::create_dir_all(&masks).unwrap();
+    png(&d.join("a.png"), 100, 80);
+    png(&d.join("b.png"), 64, 64);
+    caption(&d, "a", "one");
+    caption(&d, "b", "two");
+    png(&masks.join("a.png"), 100, 80);
+    png(&tmp.path().join("default.png"), 50, 50);
+    let cfg = tmp.path().join("dataset.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "resolutions = [512]\n[[directory]]\npath = '{}'\nmask_path = '{}'\ndefault_mask_file = '{}'\n",
+            d.display(),
+            masks.display(),
+            tmp.path().join("default.png").display()
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = dpgui(tmp.path(), &["dataset", cfg.to_str().unwrap(), "--json"]);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(code, 1, "a mask mismatch stops diffusion-pipe: {out}");
+    let dir = &v["directories"][0];
+    let p = problem(dir, "mask_mismatch").expect("mask_mismatch");
+    assert_eq!(p["severity"], "fatal");
+    assert_eq!(
+        files(p),
+        vec!["b.png: mask default.png is 50x50, the image 64x64"]
+    );
+    assert!(
+        problem(dir, "missing_mask").is_none(),
+        "the default covers b.png"
+    );
+}
+
 /// diffusion-pipe's example dataset configs load (their directories do not exist here: each
 /// is reported as such, nothing crashes).
 #[test]
