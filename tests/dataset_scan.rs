@@ -610,6 +610,45 @@ fn mask_sizes_and_the_default_mask_are_checked_as_diffusion_pipe_loads_them() {
     );
 }
 
+/// Many masks are read on all cores; each result still lands on its own medium.
+#[test]
+fn many_masks_each_checked_against_their_own_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, masks) = (tmp.path().join("d"), tmp.path().join("masks"));
+    fs::create_dir_all(&d).unwrap();
+    fs::create_dir_all(&masks).unwrap();
+    for i in 0..150u32 {
+        let (w, h) = (16 + i % 7, 16 + i % 5);
+        write_image(&d, &format!("{i:03}.png"), w, h, ImageFormat::Png);
+        // Every 50th mask is one pixel too wide.
+        let mw = if i % 50 == 7 { w + 1 } else { w };
+        write_image(&masks, &format!("{i:03}.png"), mw, h, ImageFormat::Png);
+    }
+    let req = ScanRequest {
+        path: d,
+        mask_path: Some(masks),
+        ..Default::default()
+    };
+    let scan =
+        scan_directory_with(&req, &ScanControl::new(), None, VideoProbe::Unavailable).unwrap();
+    let bad: Vec<_> = scan
+        .media
+        .iter()
+        .filter_map(|m| m.mask_problem.as_ref().map(|p| (m.name.clone(), p.clone())))
+        .collect();
+    let want: Vec<_> = [7u32, 57, 107]
+        .iter()
+        .map(|&i| {
+            let (w, h) = (16 + i % 7, 16 + i % 5);
+            (
+                format!("{i:03}.png"),
+                format!("mask {i:03}.png is {}x{h}, the image {w}x{h}", w + 1),
+            )
+        })
+        .collect();
+    assert_eq!(bad, want);
+}
+
 #[test]
 fn videos_probed_with_ffprobe() {
     if !have_ffmpeg() {

