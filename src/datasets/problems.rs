@@ -463,7 +463,10 @@ pub fn problems(scan: &DirectoryScan, skip_empty_caption: bool) -> Vec<Problem> 
         push(
             "tar_archive",
             Severity::Info,
-            "diffusion-pipe reads every member of a .tar archive as a medium; dpgui does not look inside."
+            "diffusion-pipe reads every member of a .tar archive as a medium (dpgui does not look inside). \
+             Their captions come only from captions.json, keyed by the member's path in the archive: \
+             diffusion-pipe looks for a member's .txt relative to its own working directory, not in \
+             the archive, so without captions.json every member counts as uncaptioned."
                 .into(),
             tars,
         );
