@@ -11,8 +11,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use dpgui::datasets::{
-    Caption, MediaKind, ScanCache, ScanControl, ScanError, ScanRequest, Severity, VideoProbe,
-    delete_cache, problems, scan_directory, scan_directory_with,
+    ArchiveSummary, Caption, MediaKind, ScanCache, ScanControl, ScanError, ScanRequest, Severity,
+    VideoProbe, delete_cache, problems, scan_directory, scan_directory_with,
 };
 use image::{ImageFormat, RgbImage};
 
@@ -334,7 +334,8 @@ fn scan_finds_what_diffusion_pipe_reads() {
     assert_eq!(files("subdirectory"), vec!["sub"]);
     assert_eq!(files("other_file"), vec![".DS_Store", "notes.md"]);
     assert_eq!(files("video_extension_case"), vec!["clip.Mp4"]);
-    assert_eq!(files("tar_archive"), vec!["pack.tar"]);
+    // 1,024 zero bytes: an empty archive (its end marker), as Python's tarfile reads it.
+    assert_eq!(files("tar_archive"), vec!["pack.tar: 0 members"]);
     assert_eq!(files("not_a_file"), vec!["dangling.png", "pipe.png"]);
     assert!(!by_kind.contains_key("no_media"));
     assert!(
@@ -647,6 +648,136 @@ fn many_masks_each_checked_against_their_own_image() {
         })
         .collect();
     assert_eq!(bad, want);
+}
+
+fn tar_with(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in members {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, name, data.as_slice()).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn png_bytes(w: u32, h: u32) -> Vec<u8> {
+    let mut v = Vec::new();
+    RgbImage::new(w, h)
+        .write_to(&mut std::io::Cursor::new(&mut v), ImageFormat::Png)
+        .unwrap();
+    v
+}
+
+/// Every member of a .tar is a medium to diffusion-pipe, captioned only from captions.json by
+/// its path in the archive; a top-level .txt with the same stem does not count for it.
+#[test]
+fn tar_members_are_media_captioned_from_captions_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::write(
+        d.join("shard.tar"),
+        tar_with(&[
+            ("imgs/a.png", png_bytes(64, 32)),
+            ("imgs/b.png", png_bytes(20, 20)),
+            ("imgs/clip.mp4", b"video bytes".to_vec()),
+            ("imgs/readme.txt", b"not an image".to_vec()),
+        ]),
+    )
+    .unwrap();
+    write_image(d, "top.png", 10, 10, ImageFormat::Png);
+    fs::write(d.join("top.txt"), "top caption").unwrap();
+    // Would caption "a" if it were a top-level file; a member's caption is not looked for here.
+    fs::write(d.join("a.txt"), "no").unwrap();
+    let req = ScanRequest {
+        path: d.into(),
+        ..Default::default()
+    };
+    let scan =
+        scan_directory_with(&req, &ScanControl::new(), None, VideoProbe::Unavailable).unwrap();
+    let m = media_map(&scan);
+    let names: Vec<&str> = scan.media.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "shard.tar/imgs/a.png",
+            "shard.tar/imgs/b.png",
+            "shard.tar/imgs/clip.mp4",
+            "shard.tar/imgs/readme.txt",
+            "top.png"
+        ]
+    );
+    let a = m["shard.tar/imgs/a.png"].header.as_ref().unwrap();
+    assert_eq!((a.width, a.height), (64, 32));
+    assert_eq!(m["shard.tar/imgs/clip.mp4"].kind, MediaKind::Video);
+    assert!(m["shard.tar/imgs/readme.txt"].header.is_err());
+    assert_eq!(m["shard.tar/imgs/a.png"].caption, Caption::Missing);
+    assert_eq!(m["top.png"].caption, Caption::Txt { empty: false });
+    assert_eq!(
+        scan.archives,
+        vec![ArchiveSummary {
+            name: "shard.tar".into(),
+            members: 4,
+            directories: 0,
+            error: None
+        }]
+    );
+    let ps = problems(&scan, true);
+    let files = |k: &str| ps.iter().find(|p| p.kind == k).map(|p| p.files.clone());
+    assert_eq!(
+        files("tar_archive"),
+        Some(vec!["shard.tar: 4 members".to_string()])
+    );
+    assert_eq!(
+        files("missing_caption").unwrap(),
+        vec![
+            "shard.tar/imgs/a.png",
+            "shard.tar/imgs/b.png",
+            "shard.tar/imgs/clip.mp4",
+            "shard.tar/imgs/readme.txt"
+        ]
+    );
+
+    // With captions.json, keyed by the member's path, the members are captioned.
+    fs::write(
+        d.join("captions.json"),
+        r#"{"imgs/a.png": ["a cat"], "imgs/readme.txt": ["text"], "top.png": ["top"]}"#,
+    )
+    .unwrap();
+    let scan =
+        scan_directory_with(&req, &ScanControl::new(), None, VideoProbe::Unavailable).unwrap();
+    let m = media_map(&scan);
+    assert!(matches!(
+        m["shard.tar/imgs/a.png"].caption,
+        Caption::Json { .. }
+    ));
+    assert_eq!(m["shard.tar/imgs/b.png"].caption, Caption::Missing);
+    let ps = problems(&scan, true);
+    let unused = ps.iter().find(|p| p.kind == "captions_json_unused");
+    assert!(unused.is_none(), "every key names a medium: {unused:?}");
+    // The captioned text member is tried with PIL and skipped.
+    let unreadable = ps.iter().find(|p| p.kind == "unreadable").unwrap();
+    assert!(
+        unreadable
+            .files
+            .iter()
+            .any(|f| f.starts_with("shard.tar/imgs/readme.txt")),
+        "{unreadable:?}"
+    );
+
+    // A truncated archive stops diffusion-pipe's tarfile.
+    let mut t = tar_with(&[("x.png", png_bytes(8, 8)), ("y.png", png_bytes(8, 8))]);
+    t.truncate(1200);
+    fs::write(d.join("shard.tar"), t).unwrap();
+    let scan =
+        scan_directory_with(&req, &ScanControl::new(), None, VideoProbe::Unavailable).unwrap();
+    let ps = problems(&scan, true);
+    let tu = ps
+        .iter()
+        .find(|p| p.kind == "tar_unreadable")
+        .expect("tar_unreadable");
+    assert_eq!(tu.severity, Severity::Fatal);
+    assert!(tu.files[0].starts_with("shard.tar: "), "{tu:?}");
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //!
 //! Which files count, and as what, is `crate::trainer::dataset::files` (pure).
 
+pub mod archive;
 mod cache;
 mod probe;
 mod problems;
@@ -132,6 +133,9 @@ pub struct DirectoryScan {
     pub mask_error: Option<String>,
     /// `control_path` given but not a readable directory (diffusion-pipe stops).
     pub control_error: Option<String>,
+    /// The `.tar` archives among `other_files`, looked into (their members are in `media`,
+    /// named "archive.tar/member").
+    pub archives: Vec<ArchiveSummary>,
     /// `default_mask_file` given but not a readable file (diffusion-pipe stops: "Invalid
     /// default_mask_file").
     pub default_mask_error: Option<String>,
@@ -140,6 +144,17 @@ pub struct DirectoryScan {
     pub reused: usize,
     /// Files read this time (headers, captions, ffprobe).
     pub probed: usize,
+}
+
+/// A `.tar` archive of a dataset directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ArchiveSummary {
+    pub name: String,
+    /// Members other than directories: each a medium to diffusion-pipe.
+    pub members: usize,
+    pub directories: usize,
+    /// Why it could not be read to the end (diffusion-pipe's tarfile stops on it too).
+    pub error: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

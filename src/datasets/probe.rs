@@ -3,7 +3,6 @@
 //! killed after a timeout so a broken file cannot hang the scan).
 
 use std::ffi::OsString;
-use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -52,7 +51,7 @@ fn image_error(e: ImageError, format: &str) -> String {
 
 /// Fills `buf` from the start of `file` (short only at end of file). `size` (from a stat) saves
 /// the read that would only confirm the end of a small file.
-fn read_head(file: &mut File, buf: &mut [u8], size: u64) -> std::io::Result<usize> {
+fn read_head<R: Read>(file: &mut R, buf: &mut [u8], size: u64) -> std::io::Result<usize> {
     let want = buf.len().min(usize::try_from(size).unwrap_or(usize::MAX));
     let mut n = 0;
     while n < want {
@@ -92,7 +91,7 @@ fn animated(t: ImageType, head: &[u8]) -> bool {
 /// Reads an image's size from its header, as PIL's `Image.open(p).size` would give it; `size`
 /// is the file's size from a stat. `Err` says why it cannot be used (empty, not an image PIL
 /// opens, corrupt or truncated header).
-pub fn probe_image(file: &mut File, size: u64) -> Result<MediaHeader, String> {
+pub fn probe_image<R: Read + Seek>(file: &mut R, size: u64) -> Result<MediaHeader, String> {
     let mut buf = [0u8; HEAD];
     let n = read_head(file, &mut buf, size).map_err(|e| format!("unreadable: {e}"))?;
     if n == 0 {

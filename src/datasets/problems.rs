@@ -53,23 +53,12 @@ pub fn problems(scan: &DirectoryScan, skip_empty_caption: bool) -> Vec<Problem> 
     let no_ffprobe = scan.video_probe == VideoProbe::Unavailable;
 
     if scan.media.is_empty() {
-        let tars = scan.other_files.iter().any(|f| files::is_tar(f));
         push(
             "no_media",
-            if tars {
-                Severity::Warning
-            } else {
-                Severity::Fatal
-            },
-            if tars {
-                "No images or videos at the top level; diffusion-pipe reads the members of the \
-                 .tar archives here, which dpgui does not check."
-                    .into()
-            } else {
-                "No usable images or videos: diffusion-pipe stops (\"had no images/videos\") or \
-                 trains on nothing from this directory."
-                    .into()
-            },
+            Severity::Fatal,
+            "No usable images or videos: diffusion-pipe stops (\"had no images/videos\") or \
+             trains on nothing from this directory."
+                .into(),
             Vec::new(),
         );
     }
@@ -460,15 +449,39 @@ pub fn problems(scan: &DirectoryScan, skip_empty_caption: bool) -> Vec<Problem> 
         );
     }
     if !tars.is_empty() {
+        let members: usize = scan.archives.iter().map(|a| a.members).sum();
         push(
             "tar_archive",
             Severity::Info,
-            "diffusion-pipe reads every member of a .tar archive as a medium (dpgui does not look inside). \
-             Their captions come only from captions.json, keyed by the member's path in the archive: \
-             diffusion-pipe looks for a member's .txt relative to its own working directory, not in \
-             the archive, so without captions.json every member counts as uncaptioned."
-                .into(),
-            tars,
+            format!(
+                "{} in .tar archives {} read as media, opened from the archive. Their captions come \
+                 only from captions.json, keyed by the member's path in the archive: diffusion-pipe \
+                 looks for a member's .txt relative to its own working directory, not in the \
+                 archive.",
+                plural(members, "member", "members"),
+                if members == 1 { "is" } else { "are" }
+            ),
+            scan.archives
+                .iter()
+                .map(|a| format!("{}: {}", a.name, plural(a.members, "member", "members")))
+                .collect(),
+        );
+    }
+    let broken: Vec<String> = scan
+        .archives
+        .iter()
+        .filter_map(|a| a.error.as_ref().map(|e| format!("{}: {e}", a.name)))
+        .collect();
+    if !broken.is_empty() {
+        push(
+            "tar_unreadable",
+            Severity::Fatal,
+            format!(
+                "{} cannot be read to the end: diffusion-pipe's tarfile stops on {} while listing the dataset.",
+                plural(broken.len(), ".tar archive", ".tar archives"),
+                if broken.len() == 1 { "it" } else { "them" }
+            ),
+            broken,
         );
     }
     if !scan.not_files.is_empty() {

@@ -599,6 +599,7 @@ pub fn to_json(r: &DatasetReport) -> Value {
                 "captions": d.captions,
                 "trained": d.trained,
                 "num_repeats": d.planned.effective.num_repeats,
+                "archives": d.scan.as_ref().map(|s| s.archives.as_slice()).unwrap_or_default(),
                 "problems": problems,
                 "buckets": buckets,
             })

@@ -17,8 +17,8 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use super::cache::{Entry, Facts, FileKey, ScanCache};
 use super::probe::{VIDEO_PROBE_TIMEOUT, probe_image, probe_image_file, probe_video_file};
 use super::{
-    CacheInfo, Caption, CaptionsJson, DirectoryScan, MediaEntry, MediaHeader, MediaKind,
-    ScanControl, ScanError, ScanRequest, VideoProbe,
+    ArchiveSummary, CacheInfo, Caption, CaptionsJson, DirectoryScan, MediaEntry, MediaHeader,
+    MediaKind, ScanControl, ScanError, ScanRequest, VideoProbe,
 };
 use crate::trainer::dataset::files::{self, FileKind};
 
@@ -641,15 +641,23 @@ fn scan(
         },
         None => VideoProbe::Unavailable,
     });
-    Ok(assemble(
+    let out = assemble(
         req,
         &dirfd,
         &meta,
-        listed,
-        outcomes,
-        &order,
+        Examined {
+            listed,
+            outcomes,
+            order,
+        },
         video_probe,
-    ))
+        ctl,
+    );
+    // Reading archive members can be cancelled too.
+    if ctl.is_cancelled() {
+        return Err(ScanError::Cancelled);
+    }
+    Ok(out)
 }
 
 fn save_cache(
@@ -706,6 +714,12 @@ fn save_cache(
         return;
     }
     cache.save_in_background(canonical, ffprobe, entries);
+}
+
+/// The stem diffusion-pipe matches captions, masks and control images by: of the file name, or
+/// for an archive member ("archive.tar/dir/a.png") of its last component.
+fn media_stem(name: &str) -> &str {
+    files::stem(name.rsplit('/').next().unwrap_or(name))
 }
 
 /// Image sizes (PIL's) of `paths`, read in parallel.
@@ -894,23 +908,63 @@ fn caches(path: &Path, inputs: &[(String, SystemTime)]) -> Vec<CacheInfo> {
     out
 }
 
+/// A medium found, before its caption, mask and control image are matched.
+struct Found {
+    name: String,
+    kind: MediaKind,
+    key: FileKey,
+    header: Result<MediaHeader, String>,
+    /// Where its captions.json key starts in `name`: 0, or past "archive.tar/" for a member.
+    key_start: usize,
+}
+
+impl Found {
+    fn new(
+        name: String,
+        kind: MediaKind,
+        key: FileKey,
+        header: Result<MediaHeader, String>,
+    ) -> Found {
+        Found {
+            name,
+            kind,
+            key,
+            header,
+            key_start: 0,
+        }
+    }
+}
+
+/// The listing and what the workers made of it: `outcomes[i]` is for `listed[i]`; `order`
+/// sorts them by name.
+struct Examined {
+    listed: Vec<Listed>,
+    outcomes: Vec<Option<Outcome>>,
+    order: Vec<u32>,
+}
+
 fn assemble(
     req: &ScanRequest,
     dirfd: &OwnedFd,
     dir_meta: &std::fs::Metadata,
-    mut listed: Vec<Listed>,
-    mut outcomes: Vec<Option<Outcome>>,
-    order: &[u32],
+    examined: Examined,
     video_probe: VideoProbe,
+    ctl: &ScanControl,
 ) -> DirectoryScan {
-    let mut media: Vec<(String, MediaKind, FileKey, Result<MediaHeader, String>)> = Vec::new();
+    let Examined {
+        mut listed,
+        mut outcomes,
+        order,
+    } = examined;
+    let mut media: Vec<Found> = Vec::new();
+    let mut tars: Vec<(String, FileKey)> = Vec::new();
     let mut captions: Vec<(String, FileKey, Result<bool, String>)> = Vec::new();
     let mut captions_json_key = None;
     let (mut subdirectories, mut other_files, mut ignored_files, mut not_files) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut reused, mut probed) = (0, 0);
     let mut has_cache_dir = false;
-    for &i in order {
+    for &i in &order {
         let name = std::mem::take(&mut listed[i as usize].display);
         let o = outcomes[i as usize].take();
         match o {
@@ -941,30 +995,74 @@ fn assemble(
                 }
                 match (kind, facts) {
                     (FileKind::Caption, Some(Facts::Caption(c))) => captions.push((name, key, c)),
-                    (FileKind::Video, None) => {
-                        media.push((name, MediaKind::Video, key, Err(NO_FFPROBE.into())))
-                    }
+                    (FileKind::Video, None) => media.push(Found::new(
+                        name,
+                        MediaKind::Video,
+                        key,
+                        Err(NO_FFPROBE.into()),
+                    )),
                     (FileKind::Video, Some(Facts::Header(h))) => {
-                        media.push((name, MediaKind::Video, key, h))
+                        media.push(Found::new(name, MediaKind::Video, key, h))
                     }
                     (FileKind::Image, Some(Facts::Header(h))) => {
-                        media.push((name, MediaKind::Image, key, h))
+                        media.push(Found::new(name, MediaKind::Image, key, h))
                     }
                     // Unknown suffix: a medium only if PIL would open it.
                     (_, Some(Facts::Header(Ok(h)))) => {
-                        media.push((name, MediaKind::Image, key, Ok(h)))
+                        media.push(Found::new(name, MediaKind::Image, key, Ok(h)))
                     }
-                    _ => other_files.push(name),
+                    _ => {
+                        if files::is_tar(&name) {
+                            tars.push((name.clone(), key));
+                        }
+                        other_files.push(name)
+                    }
                 }
             }
         }
+    }
+
+    // Members of .tar archives: media too, to diffusion-pipe.
+    let mut archives = Vec::new();
+    for (tar, key) in &tars {
+        let listing = match open_at(dirfd, OsStr::new(tar)) {
+            Ok(f) => {
+                super::archive::read_members(std::io::BufReader::new(f), &|| ctl.is_cancelled())
+            }
+            Err(e) => super::archive::Listing {
+                error: Some(format!("cannot open: {e}")),
+                ..Default::default()
+            },
+        };
+        for m in &listing.members {
+            let member_key = FileKey {
+                size: m.bytes,
+                ..*key
+            };
+            media.push(Found {
+                name: format!("{tar}/{}", m.name),
+                kind: m.kind,
+                key: member_key,
+                header: m.header.clone(),
+                key_start: tar.len() + 1,
+            });
+        }
+        archives.push(ArchiveSummary {
+            name: tar.clone(),
+            members: listing.members.len(),
+            directories: listing.directories,
+            error: listing.error,
+        });
+    }
+    if !tars.is_empty() {
+        media.sort_by(|a, b| a.name.cmp(&b.name));
     }
 
     let (captions_json, json_captions) = match captions_json_key {
         Some(k) => {
             let (mut cj, map) = read_captions_json(dirfd, &k);
             cj.overridden_txt = captions.iter().map(|(n, _, _)| n.clone()).collect();
-            let names: HashSet<&str> = media.iter().map(|m| m.0.as_str()).collect();
+            let names: HashSet<&str> = media.iter().map(|m| &m.name[m.key_start..]).collect();
             cj.unused_keys = map
                 .keys()
                 .filter(|k| !names.contains(k.as_str()))
@@ -1004,8 +1102,8 @@ fn assemble(
     // cores: a dataset may have as many masks as images.
     let mut wanted: Vec<&Path> = media
         .iter()
-        .filter(|m| m.3.is_ok())
-        .filter_map(|m| mask_for(files::stem(&m.0)))
+        .filter(|m| m.header.is_ok())
+        .filter_map(|m| mask_for(media_stem(&m.name)))
         .collect();
     wanted.sort_unstable();
     wanted.dedup();
@@ -1025,13 +1123,25 @@ fn assemble(
             .ok()
     };
     let mut entries = Vec::with_capacity(media.len());
-    for (name, kind, key, header) in media {
-        let stem = files::stem(&name);
+    for Found {
+        name,
+        kind,
+        key,
+        header,
+        key_start,
+    } in media
+    {
+        let stem = media_stem(&name);
         let caption = match (&captions_json, &json_captions) {
             (Some(cj), _) if cj.error.is_some() => Caption::Unreadable {
                 reason: "captions.json cannot be loaded".into(),
             },
-            (Some(_), Some(map)) => map.get(&name).cloned().unwrap_or(Caption::Missing),
+            (Some(_), Some(map)) => map
+                .get(&name[key_start..])
+                .cloned()
+                .unwrap_or(Caption::Missing),
+            // An archive member's .txt is looked for outside the archive: never there.
+            _ if key_start > 0 => Caption::Missing,
             _ => match find_caption(stem) {
                 Some(i) => {
                     used_captions[i] = true;
@@ -1133,6 +1243,7 @@ fn assemble(
         not_files,
         caches,
         mask_error,
+        archives,
         default_mask_error,
         control_error,
         video_probe,
