@@ -500,3 +500,54 @@ fn caption_edits_are_not_lost() {
     let c = run::load_caption(&dir, "wide1.png");
     assert!(c.from_json && c.text.is_err(), "{c:?}");
 }
+
+/// A member of a .tar in the browser: its caption comes only from captions.json (by its path in
+/// the archive) and is never written as a .txt; its preview is decoded from the archive.
+#[test]
+fn archive_members_are_previewed_from_the_archive_and_captioned_only_by_captions_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut png = Vec::new();
+    image::RgbImage::from_pixel(40, 30, image::Rgb([200, 10, 10]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(png.len() as u64);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "imgs/a.png", png.as_slice()).unwrap();
+    std::fs::write(dir.join("shard.tar"), b.into_inner().unwrap()).unwrap();
+    // A top-level a.txt is not the member's caption.
+    std::fs::write(dir.join("a.txt"), "top level").unwrap();
+
+    let c = run::load_caption(dir, "shard.tar/imgs/a.png");
+    let e = c.text.unwrap_err();
+    assert!(
+        e.contains("captions.json") && e.contains("imgs/a.png"),
+        "{e}"
+    );
+    assert!(!c.from_json);
+
+    std::fs::write(
+        dir.join("captions.json"),
+        r#"{"imgs/a.png": ["a red square"]}"#,
+    )
+    .unwrap();
+    let c = run::load_caption(dir, "shard.tar/imgs/a.png");
+    assert_eq!(c.text.as_deref(), Ok("a red square"));
+    assert!(c.from_json, "read-only: captions.json is edited as a file");
+
+    let p = preview::decode(&dir.join("shard.tar/imgs/a.png"));
+    let img = p.image.expect("decoded from the archive");
+    assert_eq!((img.width(), img.height()), (40, 30));
+    let missing = preview::decode(&dir.join("shard.tar/imgs/gone.png"));
+    assert!(
+        missing
+            .image
+            .as_ref()
+            .unwrap_err()
+            .contains("no longer in the archive"),
+        "{:?}",
+        missing.image.err()
+    );
+}

@@ -169,9 +169,64 @@ pub fn decode(path: &Path) -> PreviewState {
     }
 }
 
+/// Members of a `.tar` are previewed up to this size (read into memory).
+const MAX_MEMBER: u64 = 64 << 20;
+
+/// `path` as "DIR/archive.tar/member": the archive and the member's path in it.
+fn archive_member(path: &Path) -> Option<(&Path, String)> {
+    path.ancestors().skip(1).find_map(|a| {
+        let is_tar = a
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(crate::trainer::dataset::files::is_tar);
+        (is_tar && a.is_file()).then(|| {
+            let member = path.strip_prefix(a).unwrap_or(path);
+            (a, member.to_string_lossy().into_owned())
+        })
+    })
+}
+
+/// The bytes of `member` in the tar at `archive` (seeking past the others).
+fn read_member(archive: &Path, member: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let f = std::fs::File::open(archive).map_err(|e| format!("cannot open: {e}"))?;
+    let mut a = tar::Archive::new(std::io::BufReader::new(f));
+    for entry in a
+        .entries_with_seek()
+        .map_err(|e| format!("cannot read: {e}"))?
+    {
+        let mut entry = entry.map_err(|e| format!("cannot read: {e}"))?;
+        if entry.path().is_ok_and(|p| p.to_string_lossy() == member) {
+            if entry.size() > MAX_MEMBER {
+                return Err("no preview: the member is over 64 MiB".into());
+            }
+            let mut v = Vec::with_capacity(entry.size() as usize);
+            entry
+                .read_to_end(&mut v)
+                .map_err(|e| format!("cannot read: {e}"))?;
+            return Ok(v);
+        }
+    }
+    Err(format!("{member} is no longer in the archive"))
+}
+
 fn decode_image(path: &Path) -> Result<DynamicImage, String> {
-    let mut reader = image::ImageReader::open(path)
-        .map_err(|e| format!("cannot open: {e}"))?
+    let bytes = match archive_member(path) {
+        Some((archive, member)) => Some(read_member(archive, &member)?),
+        None => None,
+    };
+    match &bytes {
+        Some(b) => decode_from(image::ImageReader::new(std::io::Cursor::new(b.as_slice()))),
+        None => {
+            decode_from(image::ImageReader::open(path).map_err(|e| format!("cannot open: {e}"))?)
+        }
+    }
+}
+
+fn decode_from<R: std::io::BufRead + std::io::Seek>(
+    reader: image::ImageReader<R>,
+) -> Result<DynamicImage, String> {
+    let mut reader = reader
         .with_guessed_format()
         .map_err(|e| format!("cannot read: {e}"))?;
     if reader.format().is_none() {

@@ -140,7 +140,12 @@ const CAPTIONS_JSON_MAX: u64 = 64 << 20;
 /// only source (diffusion-pipe then ignores every .txt); else `stem.txt` (named as
 /// diffusion-pipe names it: `files::caption_name`). Symlinked or special caption files are shown
 /// as not editable here.
+///
+/// A member of a `.tar` archive ("archive.tar/dir/a.png": top-level names hold no '/') is
+/// captioned from captions.json by its path in the archive, never from a .txt.
 pub fn load_caption(dir: &Path, file: &str) -> CaptionText {
+    let member = file.split_once('/');
+    let key = member.map_or(file, |(_, m)| m);
     let json = dir.join("captions.json");
     if let Ok(m) = std::fs::metadata(&json) {
         let text = if !m.is_file() {
@@ -156,7 +161,7 @@ pub fn load_caption(dir: &Path, file: &str) -> CaptionText {
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string()))
             {
                 Err(e) => Err(format!("captions.json does not parse ({e}): diffusion-pipe stops on it")),
-                Ok(v) => match v.get(file) {
+                Ok(v) => match v.get(key) {
                     None | Some(serde_json::Value::Null) => Err(
                         "no entry in captions.json (diffusion-pipe ignores .txt files while it exists)"
                             .to_string(),
@@ -175,6 +180,17 @@ pub fn load_caption(dir: &Path, file: &str) -> CaptionText {
             text,
             from_json: true,
             exists: true,
+        };
+    }
+    if let Some((archive, member)) = member {
+        return CaptionText {
+            path: dir.join(archive),
+            text: Err(format!(
+                "inside {archive}: diffusion-pipe takes a member's caption only from captions.json \
+                 (key \"{member}\"), which this directory does not have"
+            )),
+            from_json: false,
+            exists: false,
         };
     }
     let path = dir.join(crate::trainer::dataset::files::caption_name(file));
