@@ -47,8 +47,10 @@ const FRAME: Duration = Duration::from_millis(33);
 /// How often a running dataset scan's progress is redrawn.
 const SCAN_POLL: Duration = Duration::from_millis(200);
 
-/// How often the dataset on screen is checked for changed files (directory times only).
-const DATASET_WATCH: Duration = Duration::from_secs(3);
+/// How often the dataset on screen is checked for changed files (inotify events, and the
+/// modification times of its directories where inotify cannot watch). A change is rescanned
+/// after one check with no new event.
+const DATASET_WATCH: Duration = Duration::from_secs(1);
 
 /// The Config tab re-lints this long after the last keystroke.
 const LINT_DEBOUNCE: Duration = Duration::from_millis(150);
@@ -165,6 +167,8 @@ async fn event_loop(
     hub_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut scan_tick = tokio::time::interval(SCAN_POLL);
     scan_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut dataset_watch = datasets::watch::Watcher::new();
+    let mut dataset_changed = false;
     let mut watch_tick = tokio::time::interval(DATASET_WATCH);
     watch_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let (refresh_tx, refresh_rx) = watch::channel(0u64);
@@ -229,7 +233,7 @@ async fn event_loop(
             },
             // Files changed under the dataset on screen: scan it again (cached, incremental).
             _ = watch_tick.tick(), if state.tab == app::Tab::Datasets => {
-                if let Some(c) = datasets::run::changed(&state) {
+                if let Some(c) = datasets::run::watch_tick(&state, &mut dataset_watch, &mut dataset_changed) {
                     datasets::run::run(c, &state.config.files, &state.config.base, &crate::paths::state_dir(), dsend.clone());
                 }
                 None

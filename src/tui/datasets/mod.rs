@@ -7,6 +7,7 @@
 
 pub mod preview;
 pub mod run;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

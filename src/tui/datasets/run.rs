@@ -363,8 +363,45 @@ pub fn fingerprint(plan: &report::Plan, training: Option<&Path>) -> Fingerprint 
 
 pub type Fingerprint = Vec<(PathBuf, Option<std::time::SystemTime>)>;
 
-/// A rescan of the dataset on screen when what it was made from changed since.
-pub fn changed(s: &crate::tui::app::State) -> Option<DatasetsCmd> {
+/// The directories of the dataset on screen that inotify watches (its `[[directory]]` paths
+/// and their `cache/`).
+pub fn watched_dirs(s: &crate::tui::app::State) -> Vec<PathBuf> {
+    s.datasets.current().map_or_else(Vec::new, |src| {
+        src.fingerprint
+            .iter()
+            .map(|(p, _)| p)
+            .filter(|p| p.is_dir())
+            .cloned()
+            .collect()
+    })
+}
+
+/// The dashboard's watch tick: watches the dataset on screen, and rescans it once a tick has
+/// passed with no new event after a change (a captioning tool rewriting files one after
+/// another gets one rescan, not one per file), or when the modification-time poll sees a change.
+/// `pending`: a change seen and not rescanned for yet.
+pub fn watch_tick(
+    s: &crate::tui::app::State,
+    watcher: &mut super::watch::Watcher,
+    pending: &mut bool,
+) -> Option<DatasetsCmd> {
+    if watcher.watch(&watched_dirs(s)) {
+        *pending = false;
+    }
+    if watcher.poll() {
+        *pending = true;
+        return None;
+    }
+    let cmd = changed(s, *pending);
+    if cmd.is_some() {
+        *pending = false;
+    }
+    cmd
+}
+
+/// A rescan of the dataset on screen when what it was made from changed since (`force`: a
+/// change inotify saw, which modification times may not show).
+pub fn changed(s: &crate::tui::app::State, force: bool) -> Option<DatasetsCmd> {
     let src = s.datasets.current()?;
     if src.scan.is_some() || src.report.is_none() || src.fingerprint.is_empty() {
         return None;
@@ -379,7 +416,7 @@ pub fn changed(s: &crate::tui::app::State) -> Option<DatasetsCmd> {
             )
         })
         .collect();
-    if now == src.fingerprint {
+    if now == src.fingerprint && !force {
         return None;
     }
     tracing::debug!(dataset = %src.key.path().display(), "files changed: rescanning");
