@@ -91,19 +91,7 @@ pub fn read_members<R: Read + Seek>(r: R, cancelled: &dyn Fn() -> bool) -> Listi
         } else if !(ty.is_file() || ty.is_contiguous()) {
             Err("not a regular file in the archive (a link or special entry)".to_string())
         } else {
-            let mut head = Vec::with_capacity(bytes.min(MEMBER_HEAD) as usize);
-            match (&mut entry).take(MEMBER_HEAD).read_to_end(&mut head) {
-                Err(e) => Err(format!("unreadable in the archive: {e}")),
-                Ok(n) => {
-                    let r = super::probe::probe_image(&mut Cursor::new(&head), n as u64);
-                    match r {
-                        Err(e) if bytes > MEMBER_HEAD => {
-                            Err(format!("{e} (only the first MiB of a member is read)"))
-                        }
-                        r => r,
-                    }
-                }
-            }
+            probe_member(&mut entry, bytes)
         };
         out.members.push(Member {
             name,
@@ -118,6 +106,37 @@ pub fn read_members<R: Read + Seek>(r: R, cancelled: &dyn Fn() -> bool) -> Listi
     }
     out
 }
+
+/// A header is read from the first 4 KiB of a member, or if it goes on past them (a JPEG with
+/// a big EXIF block), from up to its first MiB: the rest of the member is skipped unread.
+fn probe_member<R: Read>(entry: &mut R, bytes: u64) -> Result<MediaHeader, String> {
+    let mut head = Vec::with_capacity(bytes.min(FIRST_READ) as usize);
+    let mut read_up_to = |head: &mut Vec<u8>, limit: u64| {
+        let have = head.len() as u64;
+        entry
+            .take(limit.saturating_sub(have))
+            .read_to_end(head)
+            .map_err(|e| format!("unreadable in the archive: {e}"))
+    };
+    read_up_to(&mut head, FIRST_READ)?;
+    let probe = |head: &[u8]| super::probe::probe_image(&mut Cursor::new(head), head.len() as u64);
+    match probe(&head) {
+        Err(_) if bytes > FIRST_READ => {
+            read_up_to(&mut head, MEMBER_HEAD)?;
+            probe(&head).map_err(|e| {
+                if bytes > MEMBER_HEAD {
+                    format!("{e} (only the first MiB of a member is read)")
+                } else {
+                    e
+                }
+            })
+        }
+        r => r,
+    }
+}
+
+/// What is read of a member first.
+const FIRST_READ: u64 = 4096;
 
 #[cfg(test)]
 mod tests {
@@ -192,6 +211,24 @@ mod tests {
                 .unwrap_err()
                 .contains("video inside a .tar")
         );
+    }
+
+    #[test]
+    fn a_header_past_the_first_read_is_read_from_further_in() {
+        let mut jpeg = Vec::new();
+        image::RgbImage::new(33, 17)
+            .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .unwrap();
+        // A 10,000-byte APP1 (EXIF-like) segment right after SOI pushes the size past 4 KiB.
+        let mut big = jpeg[..2].to_vec();
+        big.extend([0xFF, 0xE1]);
+        big.extend(10_002u16.to_be_bytes());
+        big.extend(std::iter::repeat_n(0u8, 10_000));
+        big.extend(&jpeg[2..]);
+        let t = tar_of(&[("exif.jpg", &big)], &[]);
+        let l = read_members(Cursor::new(t), &|| false);
+        let h = l.members[0].header.as_ref().unwrap();
+        assert_eq!((h.width, h.height), (33, 17));
     }
 
     #[test]
