@@ -37,10 +37,15 @@ pub fn init(setting: &str) {
             !env("KITTY_WINDOW_ID").is_empty(),
         ),
     };
+    let _ = PICKER.set(picker_for(protocol, font_size()));
+}
+
+/// A picker drawing with `protocol` for cells of `font` pixels.
+fn picker_for(protocol: ProtocolType, font: ratatui_image::FontSize) -> Picker {
     #[allow(deprecated)] // from_fontsize is the way to build a picker without a stdin query.
-    let mut picker = Picker::from_fontsize(font_size());
+    let mut picker = Picker::from_fontsize(font);
     picker.set_protocol_type(protocol);
-    let _ = PICKER.set(picker);
+    picker
 }
 
 /// The protocol a terminal speaks, from its environment. Inside tmux (TERM=tmux*/screen*)
@@ -243,4 +248,51 @@ fn decode_from<R: std::io::BufRead + std::io::Seek>(
     } else {
         img
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::buffer::Buffer;
+    use ratatui::widgets::Widget;
+
+    /// What each protocol puts into the terminal for a preview: its own escape sequence (what a
+    /// kitty, sixel or iTerm2 terminal decodes), or coloured half blocks.
+    #[test]
+    fn each_protocol_emits_its_own_image_sequence() {
+        let img = DynamicImage::ImageRgb8(image::RgbImage::from_pixel(
+            64,
+            48,
+            image::Rgb([250, 20, 20]),
+        ));
+        let area = Rect::new(0, 0, 20, 10);
+        for (protocol, signature) in [
+            (ProtocolType::Kitty, "\x1b_G"),
+            (ProtocolType::Sixel, "\x1bP"),
+            (ProtocolType::Iterm2, "\x1b]1337;File="),
+            (ProtocolType::Halfblocks, "▀"),
+        ] {
+            let picker = picker_for(protocol, ratatui_image::FontSize::new(10, 20));
+            let p = picker
+                .new_protocol(img.clone(), area.as_size(), Resize::Fit(None))
+                .unwrap();
+            let mut buf = Buffer::empty(area);
+            ratatui_image::Image::new(&p).render(area, &mut buf);
+            let all: String = buf.content().iter().map(|c| c.symbol()).collect();
+            assert!(
+                all.contains(signature),
+                "{protocol:?}: {:?}",
+                all.chars().take(40).collect::<String>()
+            );
+            if protocol == ProtocolType::Halfblocks {
+                assert!(
+                    buf.content()
+                        .iter()
+                        .any(|c| c.fg == ratatui::style::Color::Rgb(250, 20, 20))
+                );
+            } else {
+                assert!(!all.contains('▀'), "{protocol:?} draws no half blocks");
+            }
+        }
+    }
 }
