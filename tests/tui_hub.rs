@@ -1130,3 +1130,48 @@ fn runtime_lists_downloads_and_deletes_against_the_loopback_hub() {
     };
     assert!(list.is_empty());
 }
+
+/// q with a download running says what quitting does to it and quits only on a second q;
+/// another key in between takes the question back.
+#[test]
+fn quitting_with_a_download_running_asks_first() {
+    let mut s = base_state(120, 30);
+    update(
+        &mut s,
+        Event::Hub(HubEvent::Jobs(vec![job(
+            3,
+            "Wan-AI/Wan2.1-T2V-14B",
+            Selection::All,
+            JobState::Running,
+            vec![],
+        )])),
+    );
+    assert_eq!(update(&mut s, key('q')), vec![]);
+    assert!(!s.quit);
+    let msg = &s.status.as_ref().unwrap().1;
+    assert!(
+        msg.contains("1 download running") && msg.contains("resumes"),
+        "{msg}"
+    );
+    // Something else first: asked again.
+    update(&mut s, key('?'));
+    update(&mut s, code(KeyCode::Esc));
+    assert_eq!(update(&mut s, key('q')), vec![]);
+    assert!(!s.quit);
+    assert_eq!(update(&mut s, key('q')), vec![Command::Quit]);
+    assert!(s.quit);
+
+    // Nothing running: q quits at once.
+    let mut s = base_state(120, 30);
+    update(
+        &mut s,
+        Event::Hub(HubEvent::Jobs(vec![job(
+            4,
+            "Wan-AI/Wan2.1-T2V-14B",
+            Selection::All,
+            JobState::Done,
+            vec![],
+        )])),
+    );
+    assert_eq!(update(&mut s, key('q')), vec![Command::Quit]);
+}

@@ -533,6 +533,10 @@ pub fn switch_tab(s: &mut State, t: Tab) -> Vec<Command> {
 }
 
 fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
+    // The downloads' quit question holds for the very next key only.
+    if k.code != KeyCode::Char('q') {
+        s.hub.quit_asked = false;
+    }
     if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
         // Only a second, deliberate Ctrl-C on the quit question quits without saving: a held key
         // repeats, and a guard opened by a tab switch or a file switch is not a quit question.
@@ -667,7 +671,12 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
         return datasets::key(s, k);
     }
     match k.code {
-        KeyCode::Char('q') => return config::leave(s, After::Quit),
+        KeyCode::Char('q') => {
+            if hub::guard_quit(s) {
+                return vec![];
+            }
+            return config::leave(s, After::Quit);
+        }
         KeyCode::Char('?') => s.overlay = Overlay::Help,
         KeyCode::Char(c @ '1'..='4') => {
             return switch_tab(s, Tab::ALL[(c as u8 - b'1') as usize]);

@@ -54,6 +54,8 @@ pub struct HubState {
     pub cache: Option<Result<Vec<CachedRepo>, String>>,
     pub scanning: bool,
     pub view: View,
+    /// `q` was pressed once with downloads running (the next `q` quits).
+    pub quit_asked: bool,
 }
 
 impl Default for HubState {
@@ -67,8 +69,29 @@ impl Default for HubState {
             cache: None,
             scanning: false,
             view: View::default(),
+            quit_asked: false,
         }
     }
+}
+
+/// `q` with downloads queued or running: say what quitting does to them and wait for a second
+/// `q` (any other key in between asks again). False: nothing to ask, quit.
+pub fn guard_quit(s: &mut State) -> bool {
+    let n = s.hub.jobs.iter().filter(|j| !j.state.finished()).count();
+    if n == 0 || s.hub.quit_asked {
+        return false;
+    }
+    s.hub.quit_asked = true;
+    s.status = Some((
+        Level::Warn,
+        format!(
+            "{n} download{} running: q again quits and stops {} (what was fetched is kept; the next try resumes), F6 shows {}",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "it" } else { "them" },
+            if n == 1 { "it" } else { "them" },
+        ),
+    ));
+    true
 }
 
 impl HubState {
