@@ -1,5 +1,6 @@
 //! The download queue: jobs run one after another on a background thread (its own small tokio
-//! runtime), each file after the other; any thread reads per-file and total progress (bytes,
+//! runtime); a job's first file alone (it pins the commit), then up to four of its files at a
+//! time; any thread reads per-file and total progress (bytes,
 //! rate, ETA), cancels a job, or queues it again to resume where it stopped.
 
 use std::collections::VecDeque;
@@ -543,33 +544,94 @@ async fn run_job(
         e.status.state = JobState::Running;
         e.status.files = files.iter().map(|(p, s)| new_file(p, *s)).collect();
     });
+    // The first file alone: the commit it resolves to pins the others, so every file of the job
+    // comes from one revision even if the branch moves meanwhile. The rest, several at a time
+    // (as huggingface_hub's snapshot_download does): a CDN often limits each connection.
+    let job = JobCtx {
+        cfg,
+        http,
+        shared,
+        id,
+        req,
+    };
     let mut pinned: Option<String> = None;
-    for (i, (path, _)) in files.iter().enumerate() {
+    if let Some((path, _)) = files.first() {
+        pinned = job.fetch_one(0, path, None, cancel.clone()).await?;
+    }
+    {
+        use futures::StreamExt;
+        let pin = pinned.as_deref();
+        let mut rest = futures::stream::iter(files.iter().enumerate().skip(1))
+            .map(|(i, (path, _))| job.fetch_one(i, path, pin, cancel.clone()))
+            .buffer_unordered(PARALLEL_FILES);
+        while let Some(r) = rest.next().await {
+            // The first failure ends the job; dropping the stream stops the other transfers
+            // (their partial files stay, to resume).
+            r?;
+        }
+    }
+    let local = local_path(cfg, req, pinned.as_deref(), shared, id);
+    shared.update(id, |e| e.status.local_path = local);
+    Ok(())
+}
+
+/// Files of one job downloaded at the same time.
+const PARALLEL_FILES: usize = 4;
+
+/// What every file of a running job needs.
+struct JobCtx<'a> {
+    cfg: &'a HubConfig,
+    http: &'a Http,
+    shared: &'a Shared,
+    id: JobId,
+    req: &'a Request,
+}
+
+impl JobCtx<'_> {
+    /// Fetches file `i` of the job (`path`), keeping its row of the job's status up to date.
+    /// Returns the commit the hub answered with.
+    async fn fetch_one(
+        &self,
+        i: usize,
+        path: &str,
+        pinned: Option<&str>,
+        mut cancel: watch::Receiver<bool>,
+    ) -> Result<Option<String>, HubError> {
+        let (shared, id) = (self.shared, self.id);
         if *cancel.borrow() {
             return Err(HubError::Cancelled);
         }
         shared.update(id, |e| e.status.files[i].state = FileState::Checking);
         let task = FileTask {
-            cfg,
-            http,
-            repo: &req.repo,
-            revision: &req.revision,
-            pinned: pinned.as_deref(),
+            cfg: self.cfg,
+            http: self.http,
+            repo: &self.req.repo,
+            revision: &self.req.revision,
+            pinned,
             file: path,
-            dest: &req.dest,
+            dest: &self.req.dest,
         };
         let mut last = Instant::now();
         let mut tick = |t: Tick| {
             let now = Instant::now();
             match t {
                 Tick::Start { size, have } => shared.update(id, |e| {
+                    let others = e
+                        .status
+                        .files
+                        .iter()
+                        .enumerate()
+                        .any(|(j, f)| j != i && f.state == FileState::Downloading);
                     let f = &mut e.status.files[i];
                     f.size = Some(size);
                     f.done = have;
                     f.resumed_from = have;
                     f.state = FileState::Downloading;
-                    e.meter.reset();
-                    let fetched = e.status.fetched;
+                    // The rate restarts with a file only when no other one is under way.
+                    if !others {
+                        e.meter.reset();
+                    }
+                    let fetched = e.status.files.iter().map(|f| f.fetched).sum();
                     e.meter.push(now, fetched);
                 }),
                 // Shared state is touched ten times a second, not per network chunk.
@@ -586,10 +648,7 @@ async fn run_job(
                 Tick::Bytes(_) => {}
             }
         };
-        let (done, _meta) = fetch_file(&task, cancel, &mut tick).await?;
-        if pinned.is_none() {
-            pinned = done.commit.clone();
-        }
+        let (done, _meta) = fetch_file(&task, &mut cancel, &mut tick).await?;
         shared.update(id, |e| {
             let f = &mut e.status.files[i];
             f.state = if done.fetched == 0 && done.resumed_from == 0 {
@@ -606,10 +665,8 @@ async fn run_job(
                 e.status.commit = done.commit.clone();
             }
         });
+        Ok(done.commit)
     }
-    let local = local_path(cfg, req, pinned.as_deref(), shared, id);
-    shared.update(id, |e| e.status.local_path = local);
-    Ok(())
 }
 
 /// What a config points at when the job is done.

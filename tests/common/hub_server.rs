@@ -92,6 +92,26 @@ pub struct State {
     /// Pause after every 64 KiB of a pattern file: a slow link, so a test can act mid-file.
     pace: Mutex<Option<std::time::Duration>>,
     port: Mutex<u16>,
+    /// File bodies being sent now, and the most at once so far.
+    bodies_now: std::sync::atomic::AtomicUsize,
+    bodies_max: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a file body in flight for as long as it lives.
+struct InFlight<'a>(&'a State);
+
+impl<'a> InFlight<'a> {
+    fn new(s: &'a State) -> InFlight<'a> {
+        let now = s.bodies_now.fetch_add(1, Ordering::SeqCst) + 1;
+        s.bodies_max.fetch_max(now, Ordering::SeqCst);
+        InFlight(s)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.bodies_now.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 pub struct HubServer {
@@ -146,6 +166,11 @@ impl HubServer {
 
     pub fn set_cdn_redirect(&self, on: bool) {
         self.state.cdn_redirect.store(on, Ordering::SeqCst);
+    }
+
+    /// The most file bodies the server was sending at the same time.
+    pub fn max_bodies_at_once(&self) -> usize {
+        self.state.bodies_max.load(Ordering::SeqCst)
     }
 
     pub fn requests(&self) -> Vec<Seen> {
@@ -550,6 +575,7 @@ fn send_file(
         None
     };
     let stop_at = cut.map(|n| (start + n).min(end)).unwrap_or(end);
+    let _in_flight = (method == "GET").then(|| InFlight::new(state));
     let mut pos = start;
     match c {
         Content::Bytes(b) => {
@@ -570,7 +596,9 @@ fn send_file(
                     return;
                 }
                 pos += n as u64;
-                if let Some(p) = pace {
+                if let Some(p) = pace
+                    && pos < stop_at
+                {
                     std::thread::sleep(p);
                 }
             }
