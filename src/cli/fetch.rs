@@ -109,6 +109,17 @@ pub fn progress_line(s: &JobStatus) -> String {
         } else if f.state == FileState::Checking {
             line.push_str("  checking");
         }
+        let others = s
+            .files
+            .iter()
+            .enumerate()
+            .filter(|(j, f)| {
+                *j != i && matches!(f.state, FileState::Downloading | FileState::Checking)
+            })
+            .count();
+        if others > 0 {
+            line.push_str(&format!("  (+{others} more at once)"));
+        }
     }
     if n > 1 && s.total > 0 {
         line.push_str(&format!(
@@ -448,6 +459,52 @@ mod tests {
             Some(PathBuf::from("/c/snapshots/abc"))
         );
         assert_eq!(strip_repo_path(Path::new("/c/x"), "unet/x"), None);
+    }
+
+    #[test]
+    fn the_progress_line_names_the_first_file_under_way_and_counts_the_others() {
+        use crate::hub::{Dest, FileStatus, Request, Selection};
+        let file = |path: &str, state, done| FileStatus {
+            path: path.into(),
+            size: Some(2 << 20),
+            done,
+            resumed_from: 0,
+            fetched: done,
+            state,
+            local_path: None,
+            rate: 0.0,
+            eta_secs: None,
+        };
+        let files = vec![
+            file("a.safetensors", FileState::Done, 2 << 20),
+            file("b.safetensors", FileState::Downloading, 1 << 20),
+            file("c.safetensors", FileState::Downloading, 0),
+            file("d.safetensors", FileState::Checking, 0),
+            file("e.safetensors", FileState::Pending, 0),
+        ];
+        let s = JobStatus {
+            id: 1,
+            request: Request {
+                repo: "o/r".into(),
+                revision: "main".into(),
+                selection: Selection::All,
+                dest: Dest::Cache,
+            },
+            state: JobState::Running,
+            total: 10 << 20,
+            done: 3 << 20,
+            fetched: 3 << 20,
+            files,
+            commit: None,
+            rate: 0.0,
+            eta_secs: None,
+            local_path: None,
+            error: None,
+        };
+        assert_eq!(
+            progress_line(&s),
+            "[2/5] b.safetensors  1 MiB / 2 MiB (50%)  (+2 more at once)  total 3 MiB / 10 MiB"
+        );
     }
 
     #[test]
