@@ -109,10 +109,15 @@ fn print_text(r: &DatasetReport) -> std::io::Result<()> {
                 continue;
             }
             Ok(s) => {
+                use crate::datasets::problems::plural;
                 writeln!(
                     out,
-                    "  {} images, {} videos, {} captions; {} go into buckets (num_repeats {})",
-                    d.images, d.videos, d.captions, d.trained, d.planned.effective.num_repeats
+                    "  {}, {}, {}; {} into buckets (num_repeats {})",
+                    plural(d.images, "image", "images"),
+                    plural(d.videos, "video", "videos"),
+                    plural(d.captions, "caption", "captions"),
+                    plural(d.trained, "goes", "go"),
+                    d.planned.effective.num_repeats
                 )?;
                 if d.videos > 0 {
                     writeln!(

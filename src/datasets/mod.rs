@@ -13,7 +13,7 @@
 pub mod archive;
 mod cache;
 mod probe;
-mod problems;
+pub(crate) mod problems;
 pub mod report;
 mod scan;
 
