@@ -7,6 +7,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
+use crate::datasets::problems::plural;
 use crate::datasets::report::{DatasetReport, DirectoryReport, Health};
 use crate::datasets::{MediaKind, Problem, Severity};
 use crate::tui::app::State;
@@ -123,7 +124,10 @@ fn source_row(theme: &Theme, src: &Source, width: usize) -> Line<'static> {
         let (i, v, _) = r.totals();
         let note = match h {
             Health::Broken => "cannot scan".to_string(),
-            _ if errors > 0 => format!("{i} img {v} vid · {errors} problem(s)"),
+            _ if errors > 0 => format!(
+                "{i} img {v} vid · {}",
+                plural(errors, "problem", "problems")
+            ),
             _ => format!("{i} img {v} vid · ok"),
         };
         ("●", health_style(theme, h), note)
@@ -290,8 +294,12 @@ fn report_lines(lines: &mut Vec<Line<'static>>, theme: &Theme, r: &DatasetReport
             Err(e) => lines.push(Line::styled(format!("  {}", esc(e)), theme.error())),
             Ok(_) => {
                 lines.push(Line::from(format!(
-                    "  {} images · {} videos · {} captions · {} trained · ×{} repeats",
-                    d.images, d.videos, d.captions, d.trained, d.planned.effective.num_repeats
+                    "  {} · {} · {} · {} trained · ×{} repeats",
+                    plural(d.images, "image", "images"),
+                    plural(d.videos, "video", "videos"),
+                    plural(d.captions, "caption", "captions"),
+                    d.trained,
+                    d.planned.effective.num_repeats
                 )));
                 for p in &d.problems {
                     lines.push(problem_line(theme, p, w));
@@ -473,8 +481,11 @@ fn dir_header(
         .collect();
     let mut lines = vec![Line::from(vec![
         Span::raw(format!(
-            "{} images · {} videos · {} captions · {} trained",
-            d.images, d.videos, d.captions, d.trained
+            "{} · {} · {} · {} trained",
+            plural(d.images, "image", "images"),
+            plural(d.videos, "video", "videos"),
+            plural(d.captions, "caption", "captions"),
+            d.trained
         )),
         Span::styled(
             format!(
