@@ -355,7 +355,9 @@ pub fn event(s: &mut State, e: DatasetsEvent) -> Vec<Command> {
         }
         DatasetsEvent::Caption(c) => {
             if let View::Browser(b) = &mut d.view
-                && b.file().is_some_and(|f| same_stem_dir(&f, &c.path))
+                && b.files
+                    .get(b.selected)
+                    .is_some_and(|f| caption_matches(&b.path, f, &c.path))
             {
                 b.caption = Some(c);
             }
@@ -420,6 +422,16 @@ pub fn event(s: &mut State, e: DatasetsEvent) -> Vec<Command> {
             vec![]
         }
     }
+}
+
+/// Whether a caption loaded from `caption` is the one of `file` in `dir`: its `.txt`, the
+/// directory's captions.json, or for a member of an archive ("archive.tar/member") the archive
+/// itself (named when there is no captions.json).
+fn caption_matches(dir: &Path, file: &str, caption: &Path) -> bool {
+    if let Some((archive, _)) = file.split_once('/') {
+        return caption == dir.join("captions.json") || caption == dir.join(archive);
+    }
+    same_stem_dir(&dir.join(file), caption)
 }
 
 fn same_stem_dir(media: &Path, caption: &Path) -> bool {
@@ -944,4 +956,36 @@ fn cache_key(s: &mut State, row: usize, k: KeyEvent) -> Vec<Command> {
         _ => {}
     }
     vec![]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_loaded_caption_is_matched_to_the_file_it_belongs_to() {
+        let d = Path::new("/data/ds");
+        assert!(caption_matches(d, "cat.png", Path::new("/data/ds/cat.txt")));
+        assert!(caption_matches(
+            d,
+            "cat.png",
+            Path::new("/data/ds/captions.json")
+        ));
+        assert!(!caption_matches(
+            d,
+            "cat.png",
+            Path::new("/data/ds/dog.txt")
+        ));
+        assert!(!caption_matches(
+            d,
+            "cat.png",
+            Path::new("/elsewhere/cat.txt")
+        ));
+        // Members of an archive: captions.json, or the archive named when there is none.
+        let m = "shard.tar/imgs/red.png";
+        assert!(caption_matches(d, m, Path::new("/data/ds/captions.json")));
+        assert!(caption_matches(d, m, Path::new("/data/ds/shard.tar")));
+        assert!(!caption_matches(d, m, Path::new("/data/ds/red.txt")));
+        assert!(!caption_matches(d, m, Path::new("/data/ds/other.tar")));
+    }
 }
