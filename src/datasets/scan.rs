@@ -718,8 +718,13 @@ fn save_cache(
 
 /// The stem diffusion-pipe matches captions, masks and control images by: of the file name, or
 /// for an archive member ("archive.tar/dir/a.png") of its last component.
-fn media_stem(name: &str) -> &str {
-    files::stem(name.rsplit('/').next().unwrap_or(name))
+fn media_stem(name: &str, key_start: usize) -> &str {
+    // Only a member's name holds a '/': top-level names skip the search.
+    if key_start == 0 {
+        files::stem(name)
+    } else {
+        files::stem(name.rsplit('/').next().unwrap_or(name))
+    }
 }
 
 /// Image sizes (PIL's) of `paths`, read in parallel.
@@ -1100,10 +1105,11 @@ fn assemble(
     };
     // Mask sizes, read once per mask file (one default mask may serve every medium), on all
     // cores: a dataset may have as many masks as images.
+    let has_masks = matches!(masks, Some(Ok(_))) || default_mask.is_some();
     let mut wanted: Vec<&Path> = media
         .iter()
-        .filter(|m| m.header.is_ok())
-        .filter_map(|m| mask_for(media_stem(&m.name)))
+        .filter(|m| has_masks && m.header.is_ok())
+        .filter_map(|m| mask_for(media_stem(&m.name, m.key_start)))
         .collect();
     wanted.sort_unstable();
     wanted.dedup();
@@ -1131,7 +1137,7 @@ fn assemble(
         key_start,
     } in media
     {
-        let stem = media_stem(&name);
+        let stem = media_stem(&name, key_start);
         let caption = match (&captions_json, &json_captions) {
             (Some(cj), _) if cj.error.is_some() => Caption::Unreadable {
                 reason: "captions.json cannot be loaded".into(),
