@@ -24,7 +24,7 @@ use dpgui::tui::config::{ConfigCmd, ConfigEvent, ConfigOverlay, Focus, Role};
 use dpgui::tui::hub::{HubCmd, HubEvent, Page, Runtime};
 mod common;
 
-use common::screen::{render, text};
+use common::screen::{TINY_SIZES, render, text};
 
 const SDXL: &str = "stabilityai/stable-diffusion-xl-base-1.0";
 const COMMIT: &str = "462165984030d82259a11f4367a4eed129e94a7b";
@@ -854,15 +854,7 @@ fn cache_page_deletes_the_type_of_the_selected_row() {
 
 #[test]
 fn hub_views_survive_tiny_terminals() {
-    for (w, h) in [
-        (40, 12),
-        (20, 5),
-        (1, 1),
-        (0, 0),
-        (10, 3),
-        (200, 2),
-        (3, 40),
-    ] {
+    for (w, h) in TINY_SIZES {
         let mut s = open_state(w, h);
         update(&mut s, code(KeyCode::F(4)));
         render(&s);

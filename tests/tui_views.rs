@@ -13,7 +13,7 @@ use dpgui::tui::views;
 
 mod common;
 
-use common::screen::{render, text as screen};
+use common::screen::{TINY_SIZES, render, text as screen};
 
 fn feed(n: Option<usize>) -> GpuFeed {
     let snap = match n {
@@ -860,15 +860,7 @@ fn jobs_tab_survives_tiny_terminals() {
         8,
         Some((2, "torch.OutOfMemoryError: CUDA out of memory.")),
     );
-    for (w, h) in [
-        (40, 12),
-        (20, 5),
-        (1, 1),
-        (0, 0),
-        (10, 3),
-        (200, 2),
-        (3, 40),
-    ] {
+    for (w, h) in TINY_SIZES {
         s.size = Rect::new(0, 0, w, h);
         for zoom in [false, true] {
             s.jobs.zoom = zoom;

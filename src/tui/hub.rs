@@ -273,22 +273,9 @@ pub fn overlay_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
     }
 }
 
-fn moved(sel: usize, n: usize, code: KeyCode) -> Option<usize> {
-    let last = n.saturating_sub(1);
-    Some(match code {
-        KeyCode::Down | KeyCode::Char('j') => (sel + 1).min(last),
-        KeyCode::Up | KeyCode::Char('k') => sel.saturating_sub(1),
-        KeyCode::PageDown => (sel + 10).min(last),
-        KeyCode::PageUp => sel.saturating_sub(10),
-        KeyCode::Home | KeyCode::Char('g') => 0,
-        KeyCode::End | KeyCode::Char('G') => last,
-        _ => return None,
-    })
-}
-
 fn downloads_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
     let h = &mut s.hub;
-    if let Some(i) = moved(h.view.sel, h.jobs.len(), k.code) {
+    if let Some(i) = super::keys::list_move(h.view.sel, h.jobs.len(), k.code) {
         h.view.sel = i;
         return vec![];
     }
@@ -350,7 +337,7 @@ fn cache_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
         .as_ref()
         .and_then(|c| c.as_ref().ok())
         .map_or(0, Vec::len);
-    if let Some(i) = moved(h.view.cache_sel, n, k.code) {
+    if let Some(i) = super::keys::list_move(h.view.cache_sel, n, k.code) {
         h.view.cache_sel = i;
         return vec![];
     }

@@ -1,6 +1,8 @@
 //! The keys of each tab, as shown by the help overlay and the status line hints. `app::update`
 //! implements them; a unit test there checks each listed key does something.
 
+use crossterm::event::KeyCode;
+
 use super::app::{State, Tab};
 
 pub const GLOBAL: &[(&str, &str)] = &[
@@ -296,5 +298,38 @@ fn datasets_hints(s: &State) -> &'static str {
         (_, View::Browser(b)) if b.edit.is_some() => "type the caption  ^S save  Esc done",
         (_, View::Browser(_)) => "↑↓/n p file  e edit caption  v preview  Esc back  ? help",
         (_, View::Cache { .. }) => "↑↓ select  D delete (asks)  Esc back",
+    }
+}
+
+/// A list's selection moved by the usual keys (↑↓ and j/k one row, PgUp/PgDn ten, Home/End and
+/// g/G to the ends) in a list of `n` rows; None when `code` is not one of them.
+pub fn list_move(sel: usize, n: usize, code: KeyCode) -> Option<usize> {
+    let last = n.saturating_sub(1);
+    Some(match code {
+        KeyCode::Down | KeyCode::Char('j') => (sel + 1).min(last),
+        KeyCode::Up | KeyCode::Char('k') => sel.saturating_sub(1),
+        KeyCode::PageDown => (sel + 10).min(last),
+        KeyCode::PageUp => sel.saturating_sub(10),
+        KeyCode::Home | KeyCode::Char('g') => 0,
+        KeyCode::End | KeyCode::Char('G') => last,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod list_move_tests {
+    use super::*;
+
+    #[test]
+    fn moves_within_the_list_and_ignores_other_keys() {
+        assert_eq!(list_move(0, 5, KeyCode::Down), Some(1));
+        assert_eq!(list_move(4, 5, KeyCode::Char('j')), Some(4));
+        assert_eq!(list_move(0, 5, KeyCode::Up), Some(0));
+        assert_eq!(list_move(3, 50, KeyCode::PageDown), Some(13));
+        assert_eq!(list_move(3, 50, KeyCode::PageUp), Some(0));
+        assert_eq!(list_move(7, 50, KeyCode::Char('G')), Some(49));
+        assert_eq!(list_move(7, 50, KeyCode::Home), Some(0));
+        assert_eq!(list_move(0, 0, KeyCode::Down), Some(0), "an empty list");
+        assert_eq!(list_move(2, 5, KeyCode::Enter), None);
     }
 }

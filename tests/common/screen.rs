@@ -7,6 +7,18 @@ use dpgui::tui::app::State;
 use dpgui::tui::theme::Theme;
 use dpgui::tui::views;
 
+/// Terminal sizes every view must survive: small, one-cell, empty, and lopsided.
+#[allow(dead_code)] // Not every test binary that includes this module draws tiny terminals.
+pub const TINY_SIZES: [(u16, u16); 7] = [
+    (40, 12),
+    (20, 5),
+    (1, 1),
+    (0, 0),
+    (10, 3),
+    (200, 2),
+    (3, 40),
+];
+
 /// One frame of `s` at its size, in the dark theme.
 pub fn render(s: &State) -> Terminal<TestBackend> {
     let mut t = Terminal::new(TestBackend::new(s.size.width, s.size.height)).unwrap();

@@ -379,20 +379,16 @@ impl HubDialog {
 
     fn files_key(&mut self, k: KeyEvent) -> Action {
         let n = self.choices.len();
+        if let Some(i) = crate::tui::keys::list_move(self.sel, n, k.code) {
+            self.sel = i;
+            return Action::None;
+        }
         match k.code {
             KeyCode::Esc | KeyCode::Backspace | KeyCode::Left => {
                 self.step = Step::Repo;
                 self.loading = false;
                 self.error = None;
             }
-            KeyCode::Down | KeyCode::Char('j') => {
-                self.sel = (self.sel + 1).min(n.saturating_sub(1))
-            }
-            KeyCode::Up | KeyCode::Char('k') => self.sel = self.sel.saturating_sub(1),
-            KeyCode::PageDown => self.sel = (self.sel + 10).min(n.saturating_sub(1)),
-            KeyCode::PageUp => self.sel = self.sel.saturating_sub(10),
-            KeyCode::Home | KeyCode::Char('g') => self.sel = 0,
-            KeyCode::End | KeyCode::Char('G') => self.sel = n.saturating_sub(1),
             KeyCode::Char('r') if !self.loading => return self.list(),
             KeyCode::Enter | KeyCode::Right if n > 0 && !self.loading => {
                 self.sel = self.sel.min(n - 1);

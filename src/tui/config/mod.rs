@@ -602,15 +602,11 @@ fn files_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
     let c = &mut s.config;
     let n = c.files.len();
     let open = c.main.is_some();
+    if let Some(i) = crate::tui::keys::list_move(c.selected, n, k.code) {
+        c.selected = i;
+        return vec![];
+    }
     match k.code {
-        KeyCode::Down | KeyCode::Char('j') => {
-            c.selected = (c.selected + 1).min(n.saturating_sub(1))
-        }
-        KeyCode::Up | KeyCode::Char('k') => c.selected = c.selected.saturating_sub(1),
-        KeyCode::PageDown => c.selected = (c.selected + 10).min(n.saturating_sub(1)),
-        KeyCode::PageUp => c.selected = c.selected.saturating_sub(10),
-        KeyCode::Home | KeyCode::Char('g') => c.selected = 0,
-        KeyCode::End | KeyCode::Char('G') => c.selected = n.saturating_sub(1),
         KeyCode::Enter | KeyCode::Char('l') => {
             let Some(f) = c.selected_file().cloned() else {
                 warn(
@@ -1265,17 +1261,14 @@ pub fn overlay_key(s: &mut State, k: KeyEvent) -> Vec<Command> {
             }
             _ => keep(s, ConfigOverlay::Prompt { kind, text }),
         },
-        ConfigOverlay::Template { mut sel } => {
+        ConfigOverlay::Template { sel } => {
             let models = templates::model_names();
             let n = models.len();
+            if let Some(i) = crate::tui::keys::list_move(sel, n, k.code) {
+                return keep(s, ConfigOverlay::Template { sel: i });
+            }
             match k.code {
                 KeyCode::Esc => return vec![],
-                KeyCode::Down | KeyCode::Char('j') => sel = (sel + 1).min(n.saturating_sub(1)),
-                KeyCode::Up | KeyCode::Char('k') => sel = sel.saturating_sub(1),
-                KeyCode::PageDown => sel = (sel + 10).min(n.saturating_sub(1)),
-                KeyCode::PageUp => sel = sel.saturating_sub(10),
-                KeyCode::Home | KeyCode::Char('g') => sel = 0,
-                KeyCode::End | KeyCode::Char('G') => sel = n.saturating_sub(1),
                 KeyCode::Enter => {
                     if let Some(model) = models.get(sel) {
                         return keep(

@@ -138,17 +138,13 @@ impl Picker {
         let rows = self.rows();
         let n = rows.len();
         let cur = rows.get(self.sel.min(n.saturating_sub(1))).copied();
+        if let Some(i) = crate::tui::keys::list_move(self.sel, n, k.code) {
+            self.sel = i;
+            return Action::None;
+        }
         match k.code {
             KeyCode::Esc => return Action::Cancel,
             KeyCode::F(4) => return Action::Hub,
-            KeyCode::Down | KeyCode::Char('j') => {
-                self.sel = (self.sel + 1).min(n.saturating_sub(1))
-            }
-            KeyCode::Up | KeyCode::Char('k') => self.sel = self.sel.saturating_sub(1),
-            KeyCode::PageDown => self.sel = (self.sel + 10).min(n.saturating_sub(1)),
-            KeyCode::PageUp => self.sel = self.sel.saturating_sub(10),
-            KeyCode::Home | KeyCode::Char('g') => self.sel = 0,
-            KeyCode::End | KeyCode::Char('G') => self.sel = n.saturating_sub(1),
             KeyCode::Char('.') => {
                 self.hidden = !self.hidden;
                 self.sel = 0;

@@ -847,6 +847,16 @@ fn browser_key(s: &mut State, k: KeyEvent, ctrl: bool) -> Vec<Command> {
         return vec![];
     }
     let n = b.files.len();
+    // The usual list keys, and p/n for previous/next file.
+    let code = match k.code {
+        KeyCode::Char('p') => KeyCode::Up,
+        KeyCode::Char('n') => KeyCode::Down,
+        c => c,
+    };
+    if let Some(i) = crate::tui::keys::list_move(b.selected, n, code) {
+        b.selected = i;
+        return load_selected(s);
+    }
     match k.code {
         KeyCode::Esc | KeyCode::Backspace | KeyCode::Char('h') | KeyCode::Left => {
             let dir = b.dir;
@@ -854,16 +864,6 @@ fn browser_key(s: &mut State, k: KeyEvent, ctrl: bool) -> Vec<Command> {
             s.datasets.preview = None;
             return vec![];
         }
-        KeyCode::Up | KeyCode::Char('k') | KeyCode::Char('p') => {
-            b.selected = b.selected.saturating_sub(1)
-        }
-        KeyCode::Down | KeyCode::Char('j') | KeyCode::Char('n') => {
-            b.selected = (b.selected + 1).min(n.saturating_sub(1))
-        }
-        KeyCode::PageUp => b.selected = b.selected.saturating_sub(10),
-        KeyCode::PageDown => b.selected = (b.selected + 10).min(n.saturating_sub(1)),
-        KeyCode::Home | KeyCode::Char('g') => b.selected = 0,
-        KeyCode::End | KeyCode::Char('G') => b.selected = n.saturating_sub(1),
         KeyCode::Char('v') => {
             b.show_preview = !b.show_preview;
             if !b.show_preview {

@@ -1,5 +1,6 @@
 //! Overlays: help, details of the selected row, stop confirmation and its result.
 
+use super::centered;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
@@ -14,17 +15,6 @@ use crate::tui::app::{Overlay, Panel, State};
 use crate::tui::keys;
 use crate::tui::theme::Theme;
 use crate::units::format_bytes;
-
-fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    let w = w.min(area.width);
-    let h = h.min(area.height);
-    Rect::new(
-        area.x + (area.width - w) / 2,
-        area.y + (area.height - h) / 2,
-        w,
-        h,
-    )
-}
 
 /// Rows `lines` take when wrapped at `width` columns.
 fn wrapped_rows(lines: &[Line], width: u16) -> u16 {

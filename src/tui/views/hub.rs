@@ -1,6 +1,7 @@
 //! Hugging Face: the Config tab's hub dialog, and the downloads window (F6) with the hub cache
 //! as its second page.
 
+use super::centered;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -27,17 +28,6 @@ fn window(n: usize, sel: usize, rows: usize) -> std::ops::Range<usize> {
     let rows = rows.max(1);
     let top = (sel + 1).saturating_sub(rows).min(n.saturating_sub(rows));
     top..(top + rows).min(n)
-}
-
-fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    let w = w.min(area.width);
-    let h = h.min(area.height);
-    Rect::new(
-        area.x + (area.width - w) / 2,
-        area.y + (area.height - h) / 2,
-        w,
-        h,
-    )
 }
 
 fn cursor<'a>(theme: &Theme) -> Span<'a> {

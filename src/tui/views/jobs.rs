@@ -6,6 +6,7 @@
 //! Log text is untrusted: control characters are shown as `\xNN` (tabs expanded), never sent
 //! to the terminal.
 
+use super::centered;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -444,17 +445,6 @@ fn detail_lines<'a>(theme: &Theme, j: &JobView) -> Vec<Line<'a>> {
 
 // ---------------------------------------------------------------------------------------------
 // Launch dialog
-
-fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    let w = w.min(area.width);
-    let h = h.min(area.height);
-    Rect::new(
-        area.x + (area.width - w) / 2,
-        area.y + (area.height - h) / 2,
-        w,
-        h,
-    )
-}
 
 const STEPS: [(LaunchStep, &str); 4] = [
     (LaunchStep::Config, "Config"),

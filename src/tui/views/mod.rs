@@ -24,6 +24,18 @@ pub struct FrameLayout {
     pub status: Rect,
 }
 
+/// A `w`×`h` rectangle in the middle of `area` (clipped to it): where dialogs go.
+pub(crate) fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
 pub fn frame_layout(area: Rect) -> FrameLayout {
     let tabs = Rect::new(area.x, area.y, area.width, area.height.min(1));
     let status_h = u16::from(area.height >= 2);
