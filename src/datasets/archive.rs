@@ -107,6 +107,33 @@ pub fn read_members<R: Read + Seek>(r: R, cancelled: &dyn Fn() -> bool) -> Listi
     out
 }
 
+/// The bytes of `member` in the tar at `archive` (seeking past the others), if it has at most
+/// `max` of them.
+pub fn read_member(archive: &std::path::Path, member: &str, max: u64) -> Result<Vec<u8>, String> {
+    let f = std::fs::File::open(archive).map_err(|e| format!("cannot open: {e}"))?;
+    let mut a = tar::Archive::new(std::io::BufReader::new(f));
+    for entry in a
+        .entries_with_seek()
+        .map_err(|e| format!("cannot read: {e}"))?
+    {
+        let mut entry = entry.map_err(|e| format!("cannot read: {e}"))?;
+        if entry.path().is_ok_and(|p| p.to_string_lossy() == member) {
+            if entry.size() > max {
+                return Err(format!(
+                    "{member} is over {} in the archive: not read",
+                    crate::units::format_bytes(max)
+                ));
+            }
+            let mut v = Vec::with_capacity(entry.size() as usize);
+            entry
+                .read_to_end(&mut v)
+                .map_err(|e| format!("cannot read: {e}"))?;
+            return Ok(v);
+        }
+    }
+    Err(format!("{member} is no longer in the archive"))
+}
+
 /// A header is read from the first 4 KiB of a member, or if it goes on past them (a JPEG with
 /// a big EXIF block), from up to its first MiB: the rest of the member is skipped unread.
 fn probe_member<R: Read>(entry: &mut R, bytes: u64) -> Result<MediaHeader, String> {

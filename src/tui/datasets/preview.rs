@@ -191,33 +191,11 @@ fn archive_member(path: &Path) -> Option<(&Path, String)> {
     })
 }
 
-/// The bytes of `member` in the tar at `archive` (seeking past the others).
-fn read_member(archive: &Path, member: &str) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let f = std::fs::File::open(archive).map_err(|e| format!("cannot open: {e}"))?;
-    let mut a = tar::Archive::new(std::io::BufReader::new(f));
-    for entry in a
-        .entries_with_seek()
-        .map_err(|e| format!("cannot read: {e}"))?
-    {
-        let mut entry = entry.map_err(|e| format!("cannot read: {e}"))?;
-        if entry.path().is_ok_and(|p| p.to_string_lossy() == member) {
-            if entry.size() > MAX_MEMBER {
-                return Err("no preview: the member is over 64 MiB".into());
-            }
-            let mut v = Vec::with_capacity(entry.size() as usize);
-            entry
-                .read_to_end(&mut v)
-                .map_err(|e| format!("cannot read: {e}"))?;
-            return Ok(v);
-        }
-    }
-    Err(format!("{member} is no longer in the archive"))
-}
-
 fn decode_image(path: &Path) -> Result<DynamicImage, String> {
     let bytes = match archive_member(path) {
-        Some((archive, member)) => Some(read_member(archive, &member)?),
+        Some((archive, member)) => Some(crate::datasets::archive::read_member(
+            archive, &member, MAX_MEMBER,
+        )?),
         None => None,
     };
     match &bytes {
